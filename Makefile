@@ -1,0 +1,52 @@
+# One entry point for every gate. `make test` works on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+JS_STAMP := tests/js/node_modules/.installed
+
+.PHONY: test check run install format lint typecheck imports pytest coverage docs bench clean
+
+test: install check
+
+install: $(STAMP) $(JS_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+check: format lint typecheck imports coverage
+
+format:
+	$(PY) -m ruff format --check .
+
+lint:
+	$(PY) -m ruff check .
+
+typecheck:
+	$(PY) -m mypy trio_engineio tests examples
+
+imports:
+	$(VENV)/bin/lint-imports
+
+pytest:
+	$(PY) -m pytest -q
+
+coverage:
+	$(PY) -m coverage erase
+	$(PY) -m coverage run -m pytest -q
+	$(PY) -m coverage report --include='trio_engineio/protocol/*' --fail-under=100
+
+run: install
+	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 examples.echo.app:app
+
+bench: install
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) tests/js/node_modules .coverage docs/_build

@@ -1,0 +1,133 @@
+"""The one exception tree of trio_engineio.
+
+Every error the library raises on purpose derives from :class:`EngineIOError`.
+Foreign errors (trio's, httpx's, trio-websocket's) are translated into this tree
+at the transport edge, with the original kept as ``__cause__``.
+
+The names python-engineio exports (``ContentTooLongError``,
+``UnknownPacketError``, ``QueueEmpty``, ``SocketIsClosedError``,
+``ConnectionError``) exist here with the same meaning, so ``except`` clauses
+written for python-engineio keep working after the import changes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "CloseReason",
+    "ConnectionError",
+    "ContentTooLongError",
+    "EngineIOError",
+    "LocalProtocolError",
+    "ProtocolError",
+    "QueueEmpty",
+    "RemoteProtocolError",
+    "SocketIsClosedError",
+    "UnknownPacketError",
+]
+
+
+class CloseReason(enum.Enum):
+    """Why a session ended, as reported to ``disconnect`` handlers.
+
+    The values are python-engineio's reason strings, so code comparing against
+    ``AsyncServer.reason.PING_TIMEOUT`` or a plain string works unchanged.
+    """
+
+    SERVER_DISCONNECT = "server disconnect"
+    CLIENT_DISCONNECT = "client disconnect"
+    PING_TIMEOUT = "ping timeout"
+    TRANSPORT_CLOSE = "transport close"
+    TRANSPORT_ERROR = "transport error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EngineIOError(Exception):
+    """Base class of every error raised by trio_engineio."""
+
+
+class ProtocolError(EngineIOError):
+    """The Engine.IO protocol was violated.
+
+    Attributes:
+        http_status: the HTTP status an HTTP request that caused this should be
+            answered with (400 unless a subclass says otherwise).
+        error_code: the reference server's error code (0-5) for the JSON body
+            ``{"code": N, "message": "..."}``, or ``None`` when the error is not
+            about a request (a bad packet inside a live session).
+        close_reason: how the session ends if this error ends it.
+    """
+
+    http_status: int = 400
+    error_code: int | None = None
+    close_reason: CloseReason = CloseReason.TRANSPORT_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        error_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if http_status is not None:
+            self.http_status = http_status
+        if error_code is not None:
+            self.error_code = error_code
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol (a malformed packet, a bad request, ...).
+
+    The session that received it is closed; other sessions are unaffected.
+    """
+
+
+class LocalProtocolError(ProtocolError):
+    """This side tried something the protocol does not allow (a usage error)."""
+
+
+class UnknownPacketError(RemoteProtocolError):
+    """A packet could not be decoded (python-engineio's name)."""
+
+
+class ContentTooLongError(RemoteProtocolError):
+    """A body or message exceeded the configured size limit (python-engineio's name)."""
+
+    http_status = 413
+
+
+class SocketIsClosedError(EngineIOError):
+    """The session or transport is closed; nothing more can be sent on it."""
+
+
+class QueueEmpty(EngineIOError):  # noqa: N818  (python-engineio's public name)
+    """Raised by ``get_nowait`` on an empty queue from ``create_queue``."""
+
+
+class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public name)
+    """A client could not connect, or lost its connection.
+
+    It deliberately shadows the builtin inside this module only, because
+    python-engineio users write ``except engineio.exceptions.ConnectionError``;
+    it is *not* a subclass of the builtin ``ConnectionError``.
+
+    Attributes:
+        status_code: the HTTP status of a refused handshake, when there was one.
+        error_body: the decoded JSON body of a refused handshake, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_body: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_body = error_body

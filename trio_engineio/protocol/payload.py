@@ -1,0 +1,157 @@
+"""Polling payloads: several packets in one HTTP body.
+
+In v4 the packets of a body are joined with the record separator ``\\x1e``;
+a binary message is written ``b`` followed by the base64 of its bytes. JSONP
+responses wrap the payload in a JavaScript call, and JSONP POSTs carry it in
+a ``d=`` form field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from urllib.parse import parse_qs
+
+from trio_engineio.exceptions import LocalProtocolError, RemoteProtocolError, UnknownPacketError
+from trio_engineio.protocol.packet import Packet, PacketType, decode_text_packet, encode_text_packet
+
+__all__ = [
+    "RECORD_SEPARATOR",
+    "decode_jsonp_body",
+    "decode_payload",
+    "decode_payload_bytes",
+    "encode_jsonp",
+    "encode_payload",
+    "encode_payload_packet",
+    "split_batch",
+]
+
+RECORD_SEPARATOR = "\x1e"
+
+
+def encode_payload_packet(packet: Packet) -> str:
+    """Encode one packet as it appears inside a polling payload.
+
+    Raises:
+        LocalProtocolError: binary data on a packet that is not a message.
+    """
+    data = packet.data
+    if isinstance(data, bytes):
+        if packet.type is not PacketType.MESSAGE:
+            raise LocalProtocolError(f"binary data is only allowed on a message, not {packet.type.name}")
+        return "b" + base64.b64encode(data).decode("ascii")
+    return encode_text_packet(packet)
+
+
+def encode_payload(packets: Iterable[Packet]) -> str:
+    """Join packets into one polling body.
+
+    Example:
+        >>> encode_payload([Packet(PacketType.MESSAGE, "hi"), Packet(PacketType.MESSAGE, b"\\x01")])
+        '4hi\\x1ebAQ=='
+    """
+    return RECORD_SEPARATOR.join([encode_payload_packet(p) for p in packets])
+
+
+def _decode_payload_packet(text: str) -> Packet:
+    if text[:1] == "b":
+        try:
+            data = base64.b64decode(text[1:], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise UnknownPacketError("invalid base64 in a binary packet") from exc
+        return Packet(PacketType.MESSAGE, data)
+    return decode_text_packet(text)
+
+
+def decode_payload(body: str) -> list[Packet]:
+    """Split a polling body into packets.
+
+    Raises:
+        UnknownPacketError: the body is empty or one of its packets is invalid.
+    """
+    return [_decode_payload_packet(part) for part in body.split(RECORD_SEPARATOR)]
+
+
+def decode_payload_bytes(body: bytes) -> list[Packet]:
+    """Decode a UTF-8 polling body, as read from an HTTP request.
+
+    Raises:
+        UnknownPacketError: the body is not UTF-8 or holds an invalid packet.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnknownPacketError("request body is not valid UTF-8") from exc
+    return decode_payload(text)
+
+
+def split_batch(encoded_sizes: Sequence[int], *, max_bytes: int, max_packets: int) -> int:
+    """How many leading packets fit in one payload.
+
+    Args:
+        encoded_sizes: the UTF-8 byte length of each packet as encoded by
+            :func:`encode_payload_packet`.
+        max_bytes: the byte budget of the body (separators included).
+        max_packets: the most packets one body may hold.
+
+    Returns:
+        The number of packets to send now; at least 1 when there are any, so
+        a packet larger than the budget still goes out, alone.
+    """
+    total = 0
+    count = 0
+    for size in encoded_sizes[:max_packets]:
+        total += size + (1 if count else 0)
+        if count and total > max_bytes:
+            break
+        count += 1
+    return count
+
+
+def encode_jsonp(payload: str, index: str) -> str:
+    """Wrap a payload as the JSONP response ``___eio[<index>]("...");``.
+
+    U+2028 and U+2029 are escaped because they end a line in JavaScript.
+    """
+    literal = json.dumps(payload).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return f"___eio[{index}]({literal});"
+
+
+def decode_jsonp_body(body: bytes) -> str:
+    """Extract the payload from a JSONP POST body ``d=<urlencoded payload>``.
+
+    The client escapes newlines as ``\\\\n`` before form-encoding (old
+    browsers mangle ``\\n`` in forms), so an unescaped pair becomes ``\\n``
+    again.
+
+    Raises:
+        RemoteProtocolError: the body has no ``d`` field or is not UTF-8.
+    """
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RemoteProtocolError("JSONP body is not valid form data") from exc
+    values = fields.get("d")
+    if not values:
+        raise RemoteProtocolError("JSONP body has no 'd' field")
+    return _unescape_jsonp_newlines(values[0])
+
+
+def _unescape_jsonp_newlines(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            following = text[i + 1]
+            if following == "n":
+                out.append("\n")
+            else:
+                out.append(char + following)
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)

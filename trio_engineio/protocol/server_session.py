@@ -1,0 +1,376 @@
+"""One server-side Engine.IO session as a state machine, with no I/O.
+
+The machine is fed what happened (a packet arrived, a GET or POST began or
+ended, time passed) and answers with events for the application and packets
+for the peer. It never reads a clock: every call that depends on time takes
+``now``, and the heartbeat is driven by :meth:`ServerSession.next_deadline`
+and :meth:`ServerSession.handle_timeout`.
+
+States and the triggers that move between them are one table,
+:data:`TRANSITIONS`::
+
+    OPEN ──attach_probe──▶ PROBING ──probe──▶ UPGRADING ──upgrade──▶ OPEN (websocket)
+      ▲                       │                   │
+      └──────abandon──────────┴───────────────────┘
+    OPEN / PROBING / UPGRADING ──close──▶ CLOSING ──finish──▶ CLOSED
+    any state but CLOSED ──finish──▶ CLOSED
+
+``CLOSING`` exists for a close the server starts: the CLOSE packet still has to
+reach the client behind the packets already queued.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from trio_engineio.exceptions import CloseReason, LocalProtocolError
+from trio_engineio.protocol.handshake import Transport
+from trio_engineio.protocol.packet import Packet, PacketType
+
+__all__ = [
+    "TRANSITIONS",
+    "Event",
+    "MessageReceived",
+    "PollDecision",
+    "ServerSession",
+    "SessionClosed",
+    "SessionState",
+    "Trigger",
+    "UpgradeAbandoned",
+    "UpgradeCompleted",
+    "UpgradeProbed",
+]
+
+
+class SessionState(enum.Enum):
+    """Where a session is in its life."""
+
+    OPEN = "open"
+    """Exchanging packets on the current transport."""
+    PROBING = "probing"
+    """A websocket has attached for an upgrade; its ``2probe`` is awaited."""
+    UPGRADING = "upgrading"
+    """The probe was answered; the client's UPGRADE packet is awaited. GETs get NOOP."""
+    CLOSING = "closing"
+    """The server closed the session; the CLOSE packet is on its way."""
+    CLOSED = "closed"
+    """Over. Nothing more is sent or received."""
+
+
+class Trigger(enum.Enum):
+    """What moves a session from one state to another."""
+
+    ATTACH_PROBE = "attach_probe"
+    PROBE = "probe"
+    UPGRADE = "upgrade"
+    ABANDON = "abandon"
+    CLOSE = "close"
+    FINISH = "finish"
+
+
+_S = SessionState
+_T = Trigger
+TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
+    (_S.OPEN, _T.ATTACH_PROBE): _S.PROBING,
+    (_S.PROBING, _T.PROBE): _S.UPGRADING,
+    (_S.UPGRADING, _T.UPGRADE): _S.OPEN,
+    (_S.PROBING, _T.ABANDON): _S.OPEN,
+    (_S.UPGRADING, _T.ABANDON): _S.OPEN,
+    (_S.OPEN, _T.CLOSE): _S.CLOSING,
+    (_S.PROBING, _T.CLOSE): _S.CLOSING,
+    (_S.UPGRADING, _T.CLOSE): _S.CLOSING,
+    (_S.OPEN, _T.FINISH): _S.CLOSED,
+    (_S.PROBING, _T.FINISH): _S.CLOSED,
+    (_S.UPGRADING, _T.FINISH): _S.CLOSED,
+    (_S.CLOSING, _T.FINISH): _S.CLOSED,
+}
+"""Every allowed ``(state, trigger) -> next state``; anything else is a bug."""
+
+
+_PROBE = "probe"
+_PROBE_REPLY = Packet(PacketType.PONG, _PROBE)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """The client sent a message (``str`` or ``bytes``)."""
+
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeProbed:
+    """The probe websocket sent ``2probe``: send :attr:`reply` on it, release a pending GET with NOOP."""
+
+    reply: Packet = _PROBE_REPLY
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeCompleted:
+    """The client sent UPGRADE: the websocket is now the transport; polling is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeAbandoned:
+    """The upgrade failed; close the probe websocket, the session goes on polling."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    """The session ended (reported once).
+
+    Attributes:
+        reason: why, as reported to ``disconnect`` handlers.
+        detail: a human-readable explanation, for logs.
+    """
+
+    reason: CloseReason
+    detail: str = ""
+
+
+Event = MessageReceived | UpgradeProbed | UpgradeCompleted | UpgradeAbandoned | SessionClosed
+
+
+class PollDecision(enum.Enum):
+    """How to answer a polling request, from :meth:`ServerSession.begin_get` / ``begin_post``."""
+
+    PROCEED = "proceed"
+    """Serve it: a GET waits for packets, a POST is read."""
+    NOOP = "noop"
+    """Answer a GET with NOOP at once (an upgrade is under way)."""
+    REJECT = "reject"
+    """Answer 400: the session is closed or no longer polls."""
+    OVERLAP = "overlap"
+    """Answer 400; a second concurrent request closed the session."""
+
+
+class ServerSession:
+    """The protocol state of one server-side session.
+
+    Args:
+        sid: the session id.
+        transport: the transport of the handshake.
+        ping_interval: seconds between the server's pings.
+        ping_timeout: seconds the client has to answer a ping.
+        upgrade_timeout: seconds an attached websocket has to finish the upgrade.
+        now: the current time, in seconds, on the caller's clock.
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.receive_packet(Packet(PacketType.MESSAGE, "hi"), now=1, via=Transport.POLLING)
+        [MessageReceived(data='hi')]
+        >>> s.next_deadline()
+        25
+    """
+
+    def __init__(
+        self,
+        sid: str,
+        transport: Transport,
+        *,
+        ping_interval: float,
+        ping_timeout: float,
+        upgrade_timeout: float,
+        now: float,
+    ) -> None:
+        self.sid = sid
+        self.transport = transport
+        self.state = SessionState.OPEN
+        self.close_reason: CloseReason | None = None
+        self.close_detail = ""
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._upgrade_timeout = upgrade_timeout
+        self._next_ping_at = now + ping_interval
+        self._pong_deadline: float | None = None
+        self._upgrade_deadline: float | None = None
+        self._get_pending = False
+        self._post_pending = False
+        self._to_send: list[Packet] = []
+
+    # -- state ---------------------------------------------------------------
+
+    def _apply(self, trigger: Trigger) -> None:
+        try:
+            self.state = TRANSITIONS[self.state, trigger]
+        except KeyError:
+            raise LocalProtocolError(f"cannot {trigger.value} a session that is {self.state.value}") from None
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the session has closed or is delivering its close."""
+        return self.state is SessionState.CLOSED or self.state is SessionState.CLOSING
+
+    @property
+    def get_pending(self) -> bool:
+        """Whether a polling GET is waiting for packets."""
+        return self._get_pending
+
+    # -- packets -------------------------------------------------------------
+
+    def receive_packet(self, packet: Packet, now: float, *, via: Transport) -> list[Event]:
+        """Process one packet from the client.
+
+        Args:
+            packet: the decoded packet.
+            now: the current time.
+            via: the transport it came on; a websocket that is probing for an
+                upgrade is not yet the session's transport.
+
+        Returns:
+            The events for the application and the transport layer.
+        """
+        if self.is_closed:
+            return []
+        if via is not self.transport and (self.state is SessionState.PROBING or self.state is SessionState.UPGRADING):
+            return self._receive_on_probe(packet, now)
+        packet_type = packet.type
+        if packet_type is PacketType.MESSAGE:
+            return [MessageReceived(packet.data)]
+        if packet_type is PacketType.PONG:
+            if self._pong_deadline is not None:
+                self._pong_deadline = None
+                self._next_ping_at = now + self._ping_interval
+            return []
+        if packet_type is PacketType.NOOP:
+            return []
+        if packet_type is PacketType.CLOSE:
+            return self.close(CloseReason.CLIENT_DISCONNECT, "the client sent CLOSE")
+        if packet_type is PacketType.PING:
+            detail = "the client sent PING (in v4 the server pings)"
+        else:
+            detail = f"the client sent {packet_type.name} on an established {via.value} transport"
+        return self.close(CloseReason.TRANSPORT_ERROR, detail)
+
+    def _receive_on_probe(self, packet: Packet, now: float) -> list[Event]:
+        if self.state is SessionState.PROBING and packet.type is PacketType.PING and packet.data == _PROBE:
+            self._apply(Trigger.PROBE)
+            return [UpgradeProbed()]
+        if self.state is SessionState.UPGRADING and packet.type is PacketType.UPGRADE:
+            self._apply(Trigger.UPGRADE)
+            self.transport = Transport.WEBSOCKET
+            self._upgrade_deadline = None
+            return [UpgradeCompleted()]
+        if self.state is SessionState.UPGRADING and packet.type is PacketType.NOOP:
+            return []
+        return self._abandon_upgrade(f"unexpected {packet.type.name} packet during the upgrade")
+
+    def _abandon_upgrade(self, detail: str) -> list[Event]:
+        self._apply(Trigger.ABANDON)
+        self._upgrade_deadline = None
+        return [UpgradeAbandoned(detail)]
+
+    def packets_to_send(self) -> list[Packet]:
+        """Take the control packets (pings) the session wants sent on its transport."""
+        packets, self._to_send = self._to_send, []
+        return packets
+
+    # -- upgrade -------------------------------------------------------------
+
+    def attach_probe(self, now: float) -> bool:
+        """A websocket with this sid connected to upgrade the session.
+
+        Returns:
+            ``True`` if it may proceed to the probe; ``False`` if it must be
+            refused (not polling, already upgrading or upgraded, or closed).
+        """
+        if self.state is not SessionState.OPEN or self.transport is not Transport.POLLING:
+            return False
+        self._apply(Trigger.ATTACH_PROBE)
+        self._upgrade_deadline = now + self._upgrade_timeout
+        return True
+
+    def probe_lost(self) -> list[Event]:
+        """The probe websocket went away before the upgrade completed."""
+        if self.state is SessionState.PROBING or self.state is SessionState.UPGRADING:
+            return self._abandon_upgrade("the probe websocket closed")
+        return []
+
+    # -- polling -------------------------------------------------------------
+
+    def begin_get(self) -> tuple[PollDecision, list[Event]]:
+        """A polling GET arrived. Call :meth:`end_get` when a PROCEEDed GET is answered."""
+        if self.state is SessionState.CLOSED or self.transport is not Transport.POLLING:
+            return PollDecision.REJECT, []
+        if self._get_pending:
+            return PollDecision.OVERLAP, self.close(CloseReason.TRANSPORT_ERROR, "overlapping GET requests")
+        if self.state is SessionState.UPGRADING:
+            return PollDecision.NOOP, []
+        self._get_pending = True
+        return PollDecision.PROCEED, []
+
+    def end_get(self) -> None:
+        """The GET that :meth:`begin_get` let proceed has been answered or abandoned."""
+        self._get_pending = False
+
+    def begin_post(self) -> tuple[PollDecision, list[Event]]:
+        """A polling POST arrived. Call :meth:`end_post` when a PROCEEDed POST is answered."""
+        if self.is_closed or self.transport is not Transport.POLLING:
+            return PollDecision.REJECT, []
+        if self._post_pending:
+            return PollDecision.OVERLAP, self.close(CloseReason.TRANSPORT_ERROR, "overlapping POST requests")
+        self._post_pending = True
+        return PollDecision.PROCEED, []
+
+    def end_post(self) -> None:
+        """The POST that :meth:`begin_post` let proceed is finished."""
+        self._post_pending = False
+
+    # -- time ----------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        """When :meth:`handle_timeout` next needs calling (``inf`` if never)."""
+        if self.is_closed:
+            return math.inf
+        deadline = self._next_ping_at if self._pong_deadline is None else self._pong_deadline
+        if self._upgrade_deadline is not None and self._upgrade_deadline < deadline:
+            return self._upgrade_deadline
+        return deadline
+
+    def handle_timeout(self, now: float) -> list[Event]:
+        """Let time pass: send a ping, time out a missing pong or a stalled upgrade.
+
+        A ping to send is put in :meth:`packets_to_send`.
+        """
+        if self.is_closed:
+            return []
+        events: list[Event] = []
+        if self._upgrade_deadline is not None and now >= self._upgrade_deadline:
+            events += self._abandon_upgrade(f"no UPGRADE packet within {self._upgrade_timeout} s")
+        if self._pong_deadline is not None:
+            if now >= self._pong_deadline:
+                events += self.close(CloseReason.PING_TIMEOUT, f"no PONG within {self._ping_timeout} s")
+        elif now >= self._next_ping_at:
+            self._to_send.append(Packet(PacketType.PING))
+            self._pong_deadline = now + self._ping_timeout
+        return events
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self, reason: CloseReason, detail: str = "") -> list[Event]:
+        """End the session; idempotent.
+
+        A close the server starts (``SERVER_DISCONNECT``) enters ``CLOSING``:
+        the caller delivers a CLOSE packet behind the queued ones, then calls
+        :meth:`finish`. Any other reason ends the session at once.
+
+        Returns:
+            ``[SessionClosed(...)]`` the first time, ``[]`` afterwards.
+        """
+        if self.is_closed:
+            return []
+        self.close_reason = reason
+        self.close_detail = detail
+        self._pong_deadline = None
+        self._upgrade_deadline = None
+        self._apply(Trigger.CLOSE if reason is CloseReason.SERVER_DISCONNECT else Trigger.FINISH)
+        return [SessionClosed(reason, detail)]
+
+    def finish(self) -> None:
+        """The CLOSE packet was delivered (or cannot be): the session is over."""
+        if self.state is not SessionState.CLOSED:
+            self._apply(Trigger.FINISH)
