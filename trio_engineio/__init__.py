@@ -9,6 +9,7 @@ A python-engineio user changes the import and keeps the code::
 """
 
 from trio_engineio import exceptions
+from trio_engineio.asgi import ASGIApp
 from trio_engineio.exceptions import (
     CloseReason,
     ConnectionError,
@@ -21,10 +22,13 @@ from trio_engineio.exceptions import (
     SocketIsClosedError,
     UnknownPacketError,
 )
+from trio_engineio.server import AsyncServer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGIApp",
+    "AsyncServer",
     "CloseReason",
     "ConnectionError",
     "ContentTooLongError",

@@ -1,0 +1,159 @@
+"""HTTP details of the server: the WSGI-style environ, CORS, compression, responses.
+
+Kept apart from the session logic so that :mod:`trio_engineio.server` reads as
+the protocol's flow and this module as the HTTP plumbing underneath.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from trio_engineio.exceptions import ContentTooLongError
+
+__all__ = [
+    "Headers",
+    "Receive",
+    "Send",
+    "build_environ",
+    "choose_encoding",
+    "compress",
+    "read_body",
+    "send_response",
+]
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+def build_environ(scope: dict[str, Any]) -> dict[str, Any]:
+    """A python-engineio style WSGI environ for an ASGI scope.
+
+    Unlike python-engineio, ``REMOTE_ADDR``/``REMOTE_PORT`` come from the
+    scope's client and ``wsgi.url_scheme`` from its scheme, and ``SCRIPT_NAME``
+    is the scope's ``root_path``.
+    """
+    query_string: bytes = scope.get("query_string", b"")
+    query = query_string.decode("latin-1")
+    path: str = scope.get("path", "/")
+    client = scope.get("client") or ("", 0)
+    server = scope.get("server") or ("", 0)
+    scheme = scope.get("scheme", "http")
+    if scope["type"] == "websocket":
+        scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.errors": sys.stderr,
+        "wsgi.async": True,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "SERVER_SOFTWARE": "trio_engineio",
+        "REQUEST_METHOD": scope.get("method", "GET"),
+        "SCRIPT_NAME": scope.get("root_path", ""),
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "RAW_URI": path + ("?" + query if query else ""),
+        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+        "REMOTE_ADDR": client[0] or "",
+        "REMOTE_PORT": str(client[1] or 0),
+        "SERVER_NAME": server[0] or "",
+        "SERVER_PORT": str(server[1] or 0) if server[1] is not None else "",
+        "asgi.scope": scope,
+    }
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def choose_encoding(accept_encoding: str, available: Iterable[str] = ("gzip", "deflate")) -> str | None:
+    """Pick the content coding the client prefers among ``available``, honouring q-values.
+
+    ``q=0`` forbids a coding; ``*`` stands for any coding not named. Ties go to
+    the order of ``available``.
+
+    Example:
+        >>> choose_encoding("deflate;q=0.5, gzip;q=0.8")
+        'gzip'
+        >>> choose_encoding("gzip;q=0, *")
+        'deflate'
+    """
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.strip().partition(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[name] = weight
+    best: str | None = None
+    best_weight = 0.0
+    for coding in available:
+        weight = weights.get(coding, weights.get("*", 0.0))
+        if weight > best_weight:
+            best, best_weight = coding, weight
+    return best
+
+
+def compress(body: bytes, coding: str) -> bytes:
+    """Compress ``body`` with ``gzip`` or ``deflate`` (zlib-wrapped, as browsers expect)."""
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=6, mtime=0)
+    return zlib.compress(body)
+
+
+async def read_body(receive: Receive, limit: int, first: dict[str, Any] | None = None) -> bytes | None:
+    """Read an HTTP request body, counting the bytes actually received.
+
+    Args:
+        receive: the ASGI receive callable.
+        limit: the most bytes allowed.
+        first: an ``http.request`` message already received, if any.
+
+    Returns:
+        The body, or ``None`` if the client disconnected first.
+
+    Raises:
+        ContentTooLongError: the body exceeds ``limit`` (reading stops there).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    message = first if first is not None else await receive()
+    while True:
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ContentTooLongError(f"request body exceeds max_http_buffer_size ({limit} bytes)")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        message = await receive()
+
+
+async def send_response(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    """Send a complete HTTP response with its Content-Length."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,447 @@
+"""The Trio runner of one server session.
+
+A :class:`Session` wraps the sans-IO :class:`~trio_engineio.protocol.ServerSession`
+and owns a task group in the server's nursery::
+
+    server nursery
+    └── Session.run()                      one per sid
+        ├── handler nursery                the message handler task (async_handlers=True):
+        │                                  one client's messages in order, beside the transport
+        └── transport nursery              heartbeat timer, websocket writer,
+                                           sends that had to wait for room
+
+Request tasks (hypercorn's) talk to the session through its methods; they
+never touch another session. The outbound path is a bounded memory channel:
+a polling GET drains it, or the websocket writer does. When the channel is
+empty and no write is in flight, a websocket ``send`` writes from the calling
+task instead of hopping through the writer (the hop costs more than this whole
+layer; see ``docs/design.rst``). Packets taken for a poll response that did
+not fit wait in ``_carry``, ahead of the channel.
+"""
+
+from __future__ import annotations
+
+import collections
+import json as stdlib_json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from trio_engineio.exceptions import CloseReason, SocketIsClosedError
+from trio_engineio.protocol import (
+    Event,
+    MessageReceived,
+    Packet,
+    PacketType,
+    PollDecision,
+    ServerSession,
+    SessionClosed,
+    SessionState,
+    Transport,
+    UpgradeAbandoned,
+    UpgradeCompleted,
+    UpgradeProbed,
+    encode_frame,
+    encode_payload_packet,
+)
+
+if TYPE_CHECKING:
+    from trio_engineio.server import AsyncServer
+
+__all__ = ["PollOutcome", "Session", "WebSocketWriter", "dumps_json"]
+
+WebSocketWriter = Callable[[str | bytes], Awaitable[None]]
+"""Writes one websocket message; raises :class:`SocketIsClosedError` when the socket is gone."""
+
+_NOOP = Packet(PacketType.NOOP)
+_CLOSE = Packet(PacketType.CLOSE)
+_logger = logging.getLogger("trio_engineio.server")
+
+
+class PollOutcome:
+    """What a polling GET answers: packets to send, or nothing (the client left)."""
+
+    __slots__ = ("packets", "status")
+
+    def __init__(self, packets: list[Packet] | None, status: int = 200) -> None:
+        self.packets = packets
+        self.status = status
+
+
+class Session:
+    """One Engine.IO session, run as a task group in the server's nursery."""
+
+    def __init__(self, server: AsyncServer, sid: str, transport: Transport, environ: dict[str, Any]) -> None:
+        self.server = server
+        self.sid = sid
+        self.environ = environ
+        self.user_session: dict[str, Any] = {}
+        self.machine = ServerSession(
+            sid,
+            transport,
+            ping_interval=server.ping_interval,
+            ping_timeout=server.ping_timeout,
+            upgrade_timeout=server.upgrade_timeout,
+            now=trio.current_time(),
+        )
+        self._outbound_send, self._outbound_receive = trio.open_memory_channel[Packet](server.outbound_buffer_size)
+        # Packets accepted and not yet written: in the channel, in _carry, or in a writer's hands.
+        self._queued = 0
+        self._carry: collections.deque[Packet] = collections.deque()
+        self._ws_write: WebSocketWriter | None = None
+        self._ws_reader_scope: trio.CancelScope | None = None
+        self._writing = False
+        self._write_done = trio.lowlevel.ParkingLot()
+        self._get_scope: trio.CancelScope | None = None
+        self._get_release: list[Packet] | None = None
+        self._probe_scope: trio.CancelScope | None = None
+        self._timer_scope: trio.CancelScope | None = None
+        self._handler_nursery: trio.Nursery | None = None
+        self._transport_nursery: trio.Nursery | None = None
+        self._closed = trio.Event()
+        self._close_delivered = trio.Event()
+        self.disconnect_handled = trio.Event()
+        self.finished = trio.Event()
+        self._scope = trio.CancelScope()
+        self.connected = False
+        self._inbound_send: trio.MemorySendChannel[Any] | None = None
+        self._inbound_receive: trio.MemoryReceiveChannel[Any] | None = None
+        if server.async_handlers:
+            self._inbound_send, self._inbound_receive = trio.open_memory_channel[Any](server.outbound_buffer_size)
+
+    # -- life ----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The session's task group; returns when the session is over and its tasks have ended."""
+        try:
+            with self._scope:
+                await self._run(task_status)
+        finally:
+            self.disconnect_handled.set()
+            self.finished.set()
+            self.server._forget(self)
+
+    def cancel(self) -> None:
+        """Stop the session now, handlers included (server shutdown)."""
+        self._scope.cancel()
+
+    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
+        async with trio.open_nursery() as handler_nursery:
+            self._handler_nursery = handler_nursery
+            if self._inbound_receive is not None:
+                handler_nursery.start_soon(self._run_handlers, self._inbound_receive)
+            async with trio.open_nursery() as transport_nursery:
+                self._transport_nursery = transport_nursery
+                transport_nursery.start_soon(self._heartbeat)
+                task_status.started()
+                await self._closed.wait()
+                if self._inbound_send is not None:
+                    self._inbound_send.close()  # handlers finish what has arrived, then end
+                if self.connected:
+                    await self.server._trigger_disconnect(self.sid, self.machine.close_reason)
+                self.disconnect_handled.set()
+                if self.machine.state is SessionState.CLOSING:
+                    # A server close: the CLOSE packet rides behind the queued ones.
+                    with trio.move_on_after(self.server.close_timeout):
+                        await self._close_delivered.wait()
+                    self.machine.finish()
+                transport_nursery.cancel_scope.cancel()
+            self._stop_transports()
+
+    def _stop_transports(self) -> None:
+        if self._get_scope is not None:
+            self._get_release = [_CLOSE] if self.machine.close_reason is not CloseReason.CLIENT_DISCONNECT else [_NOOP]
+            self._get_scope.cancel()
+        if self._ws_reader_scope is not None:
+            self._ws_reader_scope.cancel()
+        if self._probe_scope is not None:
+            self._probe_scope.cancel()
+
+    async def close(self, reason: CloseReason, detail: str = "") -> bool:
+        """Close the session; returns whether this call closed it (False: it already was)."""
+        return await self._dispatch(self.machine.close(reason, detail))
+
+    def _on_closed(self, event: SessionClosed) -> None:
+        if event.reason is CloseReason.SERVER_DISCONNECT:
+            self._enqueue_nowait(_CLOSE)
+        else:
+            self._close_delivered.set()
+            # Wake a pending GET now: a client close gets NOOP, an error gets CLOSE.
+            self._stop_transports()
+        log = _logger.info if event.reason is not CloseReason.TRANSPORT_ERROR else _logger.warning
+        log("session %s closed: %s%s", self.sid, event.reason.value, f" ({event.detail})" if event.detail else "")
+        self._closed.set()
+
+    # -- events --------------------------------------------------------------
+
+    async def _dispatch(self, events: list[Event]) -> bool:
+        closed = False
+        for event in events:
+            if type(event) is MessageReceived:
+                await self._deliver_message(event.data)
+            elif type(event) is SessionClosed:
+                self._on_closed(event)
+                closed = True
+            elif type(event) is UpgradeCompleted:
+                self._on_upgraded()
+            elif type(event) is UpgradeAbandoned:
+                _logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
+                if self._probe_scope is not None:
+                    self._probe_scope.cancel()
+            elif type(event) is UpgradeProbed:  # pragma: no branch
+                # The probe's reply is written by the probe's reader (see probe()).
+                self._release_get([_NOOP])
+        return closed
+
+    async def _deliver_message(self, data: str | bytes) -> None:
+        if isinstance(data, str) and data[:1] in ("{", "["):
+            try:
+                decoded: Any = self.server._json.loads(data)
+            except ValueError:
+                decoded = data
+        else:
+            decoded = data
+        inbound = self._inbound_send
+        if inbound is None:
+            await self.server._trigger_message(self.sid, decoded)
+            return
+        try:
+            await inbound.send(decoded)
+        except trio.ClosedResourceError:
+            pass  # the session closed while this message waited for room
+
+    async def _run_handlers(self, inbound: trio.MemoryReceiveChannel[Any]) -> None:
+        """Run message handlers one at a time, in arrival order, beside the transport."""
+        async with inbound:
+            async for data in inbound:
+                await self.server._trigger_message(self.sid, data)
+
+    async def receive_packet(self, packet: Packet, *, via: Transport) -> list[Event]:
+        """Process one packet from the client (from a POST or a websocket reader).
+
+        Returns:
+            The machine's events, already acted on (a probe's reader looks for
+            :class:`UpgradeProbed` and :class:`UpgradeCompleted`).
+        """
+        events = self.machine.receive_packet(packet, trio.current_time(), via=via)
+        if packet.type is PacketType.PONG:
+            self._reschedule_timer()
+        if events:
+            await self._dispatch(events)
+        return events
+
+    # -- heartbeat -----------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        machine = self.machine
+        while True:
+            deadline = machine.next_deadline()
+            if deadline == math.inf:
+                await trio.sleep_forever()
+            with trio.move_on_at(deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            events = machine.handle_timeout(trio.current_time())
+            for packet in machine.packets_to_send():
+                self._enqueue_nowait(packet)
+            await self._dispatch(events)
+
+    def _reschedule_timer(self) -> None:
+        # Only an earlier deadline needs the timer moved; a later one is noticed when it wakes.
+        scope = self._timer_scope
+        if scope is not None:
+            deadline = self.machine.next_deadline()
+            if deadline < scope.deadline:
+                scope.deadline = deadline
+
+    # -- outbound ------------------------------------------------------------
+
+    async def send_packet(self, packet: Packet) -> None:
+        """Queue a packet for the client; waits while the outbound buffer is full.
+
+        Raises:
+            SocketIsClosedError: the session is closed.
+        """
+        if self.machine.is_closed:
+            raise SocketIsClosedError(f"session {self.sid} is closed")
+        write = self._ws_write
+        if write is not None and not self._writing and self._queued == 0:
+            # Fast path: nothing waits ahead of this packet, so write it from this task.
+            self._writing = True
+            try:
+                await write(encode_frame(packet))
+            except SocketIsClosedError:
+                await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
+            finally:
+                self._writing = False
+                self._write_done.unpark_all()
+            return
+        self._queued += 1
+        try:
+            await self._outbound_send.send(packet)
+        except BaseException:
+            self._queued -= 1
+            raise
+
+    def _enqueue_nowait(self, packet: Packet) -> None:
+        """Queue a control packet without waiting; if the buffer is full it waits in a task of its own."""
+        self._queued += 1
+        try:
+            self._outbound_send.send_nowait(packet)
+        except trio.WouldBlock:
+            assert self._transport_nursery is not None
+            self._transport_nursery.start_soon(self._outbound_send.send, packet)
+
+    def _take_nowait(self) -> Packet | None:
+        if self._carry:
+            return self._carry.popleft()
+        try:
+            return self._outbound_receive.receive_nowait()
+        except trio.WouldBlock:
+            return None
+
+    # -- polling -------------------------------------------------------------
+
+    async def handle_get(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> PollOutcome:
+        """Serve a polling GET: wait for packets, or for the client to leave."""
+        decision, events = self.machine.begin_get()
+        if decision is PollDecision.REJECT:
+            return PollOutcome(None, 400)
+        if decision is PollDecision.OVERLAP:
+            await self._dispatch(events)
+            return PollOutcome(None, 400)
+        if decision is PollDecision.NOOP:
+            return PollOutcome([_NOOP])
+        packets: list[Packet] | None = None
+        try:
+            self._get_release = None
+            with trio.CancelScope() as scope:
+                self._get_scope = scope
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_cancel_on_disconnect, receive, scope)
+                    packets = await self._collect_poll()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._get_scope = None
+            self.machine.end_get()
+        if scope.cancelled_caught:
+            if packets:
+                # Taken in the same instant as the cancel: keep them for the next GET.
+                self._carry.extendleft(reversed(packets))
+            if self._get_release is None:
+                return PollOutcome(None)  # the client went away
+            return PollOutcome(self._get_release)
+        assert packets is not None
+        self._queued -= len(packets)
+        if packets[-1].type is PacketType.CLOSE:
+            self._close_delivered.set()
+        return PollOutcome(packets)
+
+    async def _collect_poll(self) -> list[Packet]:
+        first = self._take_nowait()
+        if first is None:
+            first = await self._outbound_receive.receive()
+        server = self.server
+        batch = [first]
+        size = len(encode_payload_packet(first).encode())
+        while first.type is not PacketType.CLOSE and len(batch) < server.max_packets_per_poll:
+            packet = self._take_nowait()
+            if packet is None:
+                break
+            packet_size = len(encode_payload_packet(packet).encode()) + 1
+            if size + packet_size > server.max_http_buffer_size:
+                self._carry.appendleft(packet)
+                break
+            batch.append(packet)
+            size += packet_size
+            if packet.type is PacketType.CLOSE:
+                break
+        return batch
+
+    def _release_get(self, packets: list[Packet]) -> None:
+        if self._get_scope is not None:
+            self._get_release = packets
+            self._get_scope.cancel()
+
+    def begin_post(self) -> tuple[PollDecision, list[Event]]:
+        """A POST arrived; see :meth:`ServerSession.begin_post`."""
+        return self.machine.begin_post()
+
+    async def dispatch(self, events: list[Event]) -> None:
+        """Act on events the caller got from the machine."""
+        await self._dispatch(events)
+
+    # -- websocket -----------------------------------------------------------
+
+    def attach_websocket(self, write: WebSocketWriter, reader_scope: trio.CancelScope) -> None:
+        """Make a websocket the transport (a websocket-only session, or after an upgrade)."""
+        self._ws_write = write
+        self._ws_reader_scope = reader_scope
+        assert self._transport_nursery is not None
+        self._transport_nursery.start_soon(self._websocket_writer, write)
+
+    def begin_probe(self, probe_scope: trio.CancelScope) -> bool:
+        """A websocket wants to upgrade this session; ``False`` refuses it."""
+        if not self.machine.attach_probe(trio.current_time()):
+            return False
+        self._probe_scope = probe_scope
+        self._reschedule_timer()
+        return True
+
+    def end_probe(self) -> None:
+        """The probe websocket's reader has stopped (upgraded, abandoned or closed)."""
+        self._probe_scope = None
+        self.machine.probe_lost()
+
+    def _on_upgraded(self) -> None:
+        self._probe_scope = None
+        # The polling scope ends here: a GET still waiting is released with NOOP.
+        self._release_get([_NOOP])
+
+    async def _websocket_writer(self, write: WebSocketWriter) -> None:
+        """Drain the outbound buffer onto the websocket, in batches, after any fast-path write."""
+        receive = self._outbound_receive
+        while True:
+            packet = self._take_nowait()
+            if packet is None:
+                packet = await receive.receive()
+            while self._writing:
+                await self._write_done.park()
+            self._writing = True
+            try:
+                while packet is not None:
+                    try:
+                        await write(encode_frame(packet))
+                    except SocketIsClosedError:
+                        await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
+                        return
+                    self._queued -= 1
+                    if packet.type is PacketType.CLOSE:
+                        self._close_delivered.set()
+                        return
+                    packet = self._take_nowait()
+            finally:
+                self._writing = False
+                self._write_done.unpark_all()
+
+
+async def _cancel_on_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]], scope: trio.CancelScope) -> None:
+    """Cancel ``scope`` when the HTTP client disconnects (so a waiting GET takes nothing)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+def dumps_json(json_module: Any, data: Any) -> str:
+    """Serialise with the server's JSON module (``json=``), compact like python-engineio."""
+    if json_module is stdlib_json:
+        # UTF-8 as is: the wire is UTF-8, and \uXXXX escapes would only make it longer.
+        return stdlib_json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    result: str = json_module.dumps(data)
+    return result

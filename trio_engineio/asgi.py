@@ -1,0 +1,227 @@
+"""ASGIApp: route ASGI traffic to the Engine.IO server, static files or another app.
+
+Served by ``hypercorn --worker-class trio module:app``. ASGI lifespan opens the
+server's nursery, so sessions and background tasks live exactly as long as the
+application does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from trio_engineio._http import Receive, Send, send_response
+from trio_engineio.server import AsyncServer
+
+__all__ = ["ASGIApp", "get_static_file"]
+
+ASGIApplication = Callable[[dict[str, Any], Receive, Send], Any]
+
+_CONTENT_TYPES = {
+    "css": "text/css",
+    "gif": "image/gif",
+    "html": "text/html",
+    "ico": "image/x-icon",
+    "jpg": "image/jpeg",
+    "js": "application/javascript",
+    "json": "application/json",
+    "map": "application/json",
+    "mjs": "application/javascript",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "txt": "text/plain",
+    "wasm": "application/wasm",
+}
+
+
+def get_static_file(path: str, static_files: dict[str, Any]) -> dict[str, str] | None:
+    """Map a URL path to a file with python-engineio's ``static_files`` rules.
+
+    Args:
+        path: the URL path (without the mount's ``root_path``).
+        static_files: ``{url_prefix: filename | directory/ | {"filename": ..., "content_type": ...}}``;
+            a ``""`` key names the file served for directory URLs (default ``index.html``).
+
+    Returns:
+        ``{"filename": ..., "content_type": ...}``, or ``None`` when nothing
+        matches or the path tries to leave its directory.
+
+    Example:
+        >>> get_static_file("/static/app.js", {"/static": "public/"})
+        {'filename': 'public/app.js', 'content_type': 'application/javascript'}
+    """
+    extra_path = ""
+    entry: Any = static_files.get(path)
+    if entry is None:
+        remaining = path
+        while remaining:
+            remaining, last = remaining.rsplit("/", 1)
+            extra_path = "/" + last + extra_path
+            if remaining in static_files:
+                entry = static_files[remaining]
+                break
+            if remaining + "/" in static_files:
+                entry = static_files[remaining + "/"]
+                break
+    if entry is None:
+        return None
+    if any(part in ("..", ".") or "\\" in part or "\0" in part for part in extra_path.split("/")):
+        return None
+    found: dict[str, str] = {"filename": entry} if isinstance(entry, str) else dict(entry)
+    if found["filename"].endswith("/") and extra_path.startswith("/"):
+        extra_path = extra_path[1:]
+    found["filename"] += extra_path
+    if found["filename"].endswith("/"):
+        index = static_files.get("")
+        if index is None:
+            found["filename"] += "index.html"
+        elif isinstance(index, str):
+            found["filename"] += index
+        else:
+            found["filename"] += index["filename"]
+            if "content_type" in index:
+                found["content_type"] = index["content_type"]
+    if "content_type" not in found:
+        extension = found["filename"].rsplit(".", 1)[-1].lower()
+        found["content_type"] = _CONTENT_TYPES.get(extension, "application/octet-stream")
+    return found
+
+
+class ASGIApp:
+    """An ASGI application serving an :class:`AsyncServer`, like python-engineio's ``ASGIApp``.
+
+    Args:
+        engineio_server: the server.
+        other_asgi_app: an ASGI app that gets every request not for Engine.IO
+            or a static file (and lifespan events too).
+        static_files: python-engineio's static file mapping (see :func:`get_static_file`).
+        engineio_path: the URL prefix of Engine.IO, under the scope's ``root_path``;
+            ``None`` sends all traffic to the server.
+        on_startup: a callable (sync or async) run at lifespan startup.
+        on_shutdown: a callable (sync or async) run at lifespan shutdown.
+
+    Example::
+
+        eio = trio_engineio.AsyncServer()
+        app = trio_engineio.ASGIApp(eio, static_files={"/": "index.html"})
+        # hypercorn --worker-class trio module:app
+    """
+
+    def __init__(
+        self,
+        engineio_server: AsyncServer,
+        other_asgi_app: ASGIApplication | None = None,
+        static_files: dict[str, Any] | None = None,
+        engineio_path: str | None = "engine.io",
+        on_startup: Callable[[], Any] | None = None,
+        on_shutdown: Callable[[], Any] | None = None,
+    ) -> None:
+        self.engineio_server = engineio_server
+        self.other_asgi_app = other_asgi_app
+        if engineio_path is not None:
+            engineio_path = "/" + engineio_path.strip("/") + "/"
+        self.engineio_path = engineio_path
+        self.static_files = static_files or {}
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """The ASGI entry point."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.lifespan(scope, receive, send)
+            return
+        path = _app_path(scope)
+        if self.engineio_path is None or (path if path.endswith("/") else path + "/").startswith(self.engineio_path):
+            await self.engineio_server.handle_request(scope, receive, send)
+            return
+        if kind == "http" and self.static_files:
+            static_file = get_static_file(path, self.static_files)
+            if static_file is not None and await trio.Path(static_file["filename"]).is_file():
+                await self.serve_static_file(static_file, receive, send)
+                return
+        if self.other_asgi_app is not None:
+            await self.other_asgi_app(scope, receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+        else:
+            await self.not_found(receive, send)
+
+    async def serve_static_file(self, static_file: dict[str, str], receive: Receive, send: Send) -> None:
+        """Send a static file as the response."""
+        body = await trio.Path(static_file["filename"]).read_bytes()
+        headers = [(b"content-type", static_file["content_type"].encode())]
+        await send_response(send, 200, headers, body)
+
+    async def not_found(self, receive: Receive, send: Send) -> None:
+        """Answer 404."""
+        await send_response(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
+
+    async def lifespan(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Run the server's nursery for the application's lifetime.
+
+        Startup opens it (then runs ``on_startup``); shutdown closes every session
+        gracefully (after ``on_shutdown``). With ``other_asgi_app``, that app
+        sees the same lifespan events: its answers are passed on.
+        """
+        if self.other_asgi_app is not None:
+            async with self.engineio_server:
+                await self.other_asgi_app(scope, _LifespanHooks(self, receive, send).receive, send)
+            return
+        async with self.engineio_server:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        await _call(self.on_startup)
+                    except Exception as exc:
+                        await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                        return
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    try:
+                        await _call(self.on_shutdown)
+                    except Exception as exc:
+                        await self.engineio_server.shutdown()
+                        await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
+                        return
+                    await self.engineio_server.shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+
+class _LifespanHooks:
+    """Runs our startup/shutdown hooks as the other app receives lifespan events."""
+
+    def __init__(self, app: ASGIApp, receive: Receive, send: Send) -> None:
+        self._app = app
+        self._receive = receive
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self._receive()
+        if message["type"] == "lifespan.startup":
+            await _call(self._app.on_startup)
+        elif message["type"] == "lifespan.shutdown":
+            await _call(self._app.on_shutdown)
+            await self._app.engineio_server.shutdown()
+        return message
+
+
+async def _call(hook: Callable[[], Any] | None) -> None:
+    if hook is None:
+        return
+    result = hook()
+    if inspect.isawaitable(result):
+        await result
+
+
+def _app_path(scope: dict[str, Any]) -> str:
+    """The path below the mount point: ASGI servers may or may not strip ``root_path``."""
+    path: str = scope.get("path", "/")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+    return path

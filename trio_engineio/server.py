@@ -1,0 +1,857 @@
+"""AsyncServer: python-engineio's ``AsyncServer`` API, run on Trio.
+
+The server owns one nursery, opened by ``async with server:`` or by ASGI
+lifespan (see :class:`~trio_engineio.ASGIApp`). Every session is a task group
+inside it (see :mod:`trio_engineio._session`); requests arrive in hypercorn's
+tasks through :meth:`AsyncServer.handle_request`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import inspect
+import json as stdlib_json
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from trio_engineio._concurrency import BackgroundTask, Queue, start_background_task
+from trio_engineio._http import (
+    Headers,
+    Receive,
+    Send,
+    build_environ,
+    choose_encoding,
+    compress,
+    read_body,
+    send_response,
+)
+from trio_engineio._session import Session, WebSocketWriter, dumps_json
+from trio_engineio.exceptions import (
+    CloseReason,
+    ContentTooLongError,
+    EngineIOError,
+    QueueEmpty,
+    SocketIsClosedError,
+    UnknownPacketError,
+)
+from trio_engineio.protocol import (
+    EngineIORequest,
+    ErrorCode,
+    HandshakeError,
+    Packet,
+    PacketType,
+    PollDecision,
+    Transport,
+    UpgradeCompleted,
+    UpgradeProbed,
+    decode_frame,
+    decode_jsonp_body,
+    decode_payload,
+    decode_payload_bytes,
+    encode_frame,
+    encode_jsonp,
+    encode_payload,
+    error_body,
+    open_packet,
+    parse_query,
+    parse_request,
+)
+
+__all__ = ["AsyncServer"]
+
+_default_logger = logging.getLogger("trio_engineio.server")
+_EVENTS = ("connect", "disconnect", "message")
+_NOT_RUNNING = (
+    "the AsyncServer is not running: serve it through trio_engineio.ASGIApp (ASGI lifespan starts it), "
+    "or run it inside a Trio program with `async with server:`"
+)
+_TEXT_PLAIN = (b"content-type", b"text/plain; charset=UTF-8")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+class AsyncServer:
+    """An Engine.IO v4 server for Trio, with python-engineio's ``AsyncServer`` API.
+
+    Args:
+        async_mode: ``None`` or ``'asgi'``, the only mode.
+        ping_interval: seconds between pings, or ``(interval, grace)``; the
+            handshake advertises ``interval + grace`` so clients allow for it.
+        ping_timeout: seconds a client has to answer a ping.
+        max_http_buffer_size: the largest POST body or websocket message, in bytes.
+        allow_upgrades: whether polling clients may upgrade to websocket.
+        http_compression: compress polling responses the client accepts compressed.
+        compression_threshold: the smallest body, in bytes, worth compressing.
+        cookie: the name of the sid cookie set on the polling handshake, or a
+            dict of cookie attributes (``name``, ``path``, ``SameSite``, ...).
+        cors_allowed_origins: ``None`` (same origin only), ``'*'``, an origin,
+            a list of origins, or ``callable(origin[, environ]) -> bool``;
+            ``[]`` turns CORS handling off.
+        cors_credentials: send ``Access-Control-Allow-Credentials: true``.
+        logger: ``True`` to log at INFO, ``False`` for errors only, or a Logger.
+        json: a module with ``dumps``/``loads`` used by this server only.
+        async_handlers: run message handlers in the session's handler task, so a
+            slow handler does not hold up reading (pongs keep the session alive);
+            one client's messages are handled one at a time, in order. ``False``
+            runs handlers inline in the transport's reader, which is faster.
+        monitor_clients: accepted for compatibility; every session always has
+            its own heartbeat timer.
+        transports: the allowed transports (default both).
+        upgrade_timeout: seconds a websocket has to complete an upgrade.
+        outbound_buffer_size: packets a session buffers for its client before
+            ``send`` waits (backpressure).
+        max_packets_per_poll: most packets in one polling response (python-engineio's
+            client rejects more than 16); the client polls again for the rest.
+        close_timeout: seconds a server close waits for its CLOSE packet to reach
+            a polling client before the session is dropped.
+
+    Raises:
+        ValueError: an invalid ``async_mode`` or ``transports``.
+        TypeError: an unknown keyword argument.
+
+    Example::
+
+        eio = trio_engineio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
+
+        @eio.on("message")
+        async def message(sid, data):
+            await eio.send(sid, data)
+    """
+
+    reason = CloseReason
+    """The disconnect reasons (``AsyncServer.reason.PING_TIMEOUT``, ...)."""
+
+    def __init__(
+        self,
+        async_mode: str | None = None,
+        ping_interval: float | tuple[float, float] = 25,
+        ping_timeout: float = 20,
+        max_http_buffer_size: int = 1_000_000,
+        allow_upgrades: bool = True,
+        http_compression: bool = True,
+        compression_threshold: int = 1024,
+        cookie: str | dict[str, Any] | None = None,
+        cors_allowed_origins: str | Sequence[str] | Callable[..., bool] | None = None,
+        cors_credentials: bool = True,
+        logger: bool | logging.Logger = False,
+        json: Any = None,
+        async_handlers: bool = True,
+        monitor_clients: bool | None = None,
+        transports: str | Iterable[str] | None = None,
+        *,
+        upgrade_timeout: float = 10,
+        outbound_buffer_size: int = 1024,
+        max_packets_per_poll: int = 16,
+        close_timeout: float = 5,
+    ) -> None:
+        if async_mode not in (None, "asgi"):
+            raise ValueError(f"invalid async_mode {async_mode!r}: trio_engineio only supports 'asgi'")
+        self.async_mode = "asgi"
+        if isinstance(ping_interval, tuple):
+            self.ping_interval, self.ping_interval_grace_period = ping_interval
+        else:
+            self.ping_interval, self.ping_interval_grace_period = ping_interval, 0
+        self.ping_timeout = ping_timeout
+        self.max_http_buffer_size = max_http_buffer_size
+        self.allow_upgrades = allow_upgrades
+        self.http_compression = http_compression
+        self.compression_threshold = compression_threshold
+        self.cookie = cookie
+        self.cors_allowed_origins = cors_allowed_origins
+        self.cors_credentials = cors_credentials
+        self.async_handlers = async_handlers
+        self.monitor_clients = monitor_clients
+        self.upgrade_timeout = upgrade_timeout
+        if outbound_buffer_size < 1 or max_packets_per_poll < 1:
+            raise ValueError("outbound_buffer_size and max_packets_per_poll must be at least 1")
+        self.outbound_buffer_size = outbound_buffer_size
+        self.max_packets_per_poll = max_packets_per_poll
+        self.close_timeout = close_timeout
+        self._json: Any = json if json is not None else stdlib_json
+        if isinstance(logger, logging.Logger):
+            self.logger = logger
+        else:
+            self.logger = _default_logger
+            if self.logger.level == logging.NOTSET:
+                self.logger.setLevel(logging.INFO if logger else logging.ERROR)
+        if transports is None:
+            self.transports = [Transport.POLLING, Transport.WEBSOCKET]
+        else:
+            names = [transports] if isinstance(transports, str) else list(transports)
+            self.transports = [Transport(name) for name in names if name in ("polling", "websocket")]
+            if not self.transports:
+                raise ValueError(f"no valid transports in {transports!r}: use 'polling' and/or 'websocket'")
+        self.handlers: dict[str, Callable[..., Any]] = {}
+        self._sessions: dict[str, Session] = {}
+        self._nursery: trio.Nursery | None = None
+        self._nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._background_tasks: set[BackgroundTask] = set()
+        self._sequence_number = 0
+
+    # -- the server's nursery --------------------------------------------------
+
+    async def __aenter__(self) -> AsyncServer:
+        """Open the server's nursery; sessions and background tasks live in it."""
+        if self._nursery is not None:
+            raise RuntimeError("this AsyncServer is already running")
+        manager = trio.open_nursery()
+        self._nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        """Shut down gracefully (see :meth:`shutdown`) and close the nursery."""
+        manager, nursery = self._nursery_manager, self._nursery
+        assert manager is not None
+        assert nursery is not None
+        try:
+            if exc_type is None:
+                await self.shutdown()
+            nursery.cancel_scope.cancel()
+        finally:
+            self._nursery = self._nursery_manager = None
+            result = await manager.__aexit__(exc_type, exc_value, traceback)
+        return result
+
+    @property
+    def running(self) -> bool:
+        """Whether the server's nursery is open."""
+        return self._nursery is not None
+
+    def _require_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise EngineIOError(_NOT_RUNNING)
+        return self._nursery
+
+    # -- python-engineio's API ---------------------------------------------------
+
+    def is_asyncio_based(self) -> bool:
+        """``False``: this server is Trio-based (python-engineio's ``AsyncServer`` answers ``True``)."""
+        return False
+
+    def async_modes(self) -> list[str]:
+        """The supported async modes: ``['asgi']``."""
+        return ["asgi"]
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register an event handler, as a decorator or a call.
+
+        Args:
+            event: ``'connect'`` (``sid, environ``; return ``False`` to refuse),
+                ``'message'`` (``sid, data``) or ``'disconnect'`` (``sid, reason``,
+                or just ``sid``).
+            handler: the handler, sync or async; omit it to use ``on`` as a decorator.
+
+        Raises:
+            ValueError: an unknown event name.
+
+        Example::
+
+            @eio.on("connect")
+            async def connect(sid, environ):
+                return environ.get("HTTP_AUTHORIZATION") == "secret"
+        """
+        if event not in _EVENTS:
+            raise ValueError(f"invalid event {event!r}: use one of {', '.join(_EVENTS)}")
+
+        def set_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self.handlers[event] = handler
+            return handler
+
+        if handler is None:
+            return set_handler
+        set_handler(handler)
+        return None
+
+    async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Send a message to a client.
+
+        Args:
+            sid: the recipient's session id.
+            data: ``str`` (a text message), ``bytes`` (binary), or a ``dict`` /
+                ``list`` (sent as JSON text).
+
+        Waits while the session's outbound buffer is full. An unknown or closed
+        sid is logged and ignored, as in python-engineio.
+        """
+        if isinstance(data, str | bytes):
+            payload: str | bytes = data
+        elif isinstance(data, bytearray | memoryview):
+            payload = bytes(data)
+        else:
+            payload = dumps_json(self._json, data)
+        await self.send_packet(sid, Packet(PacketType.MESSAGE, payload))
+
+    async def send_packet(self, sid: str, pkt: Packet) -> None:
+        """Send a raw :class:`~trio_engineio.protocol.Packet` to a client."""
+        session = self._sessions.get(sid)
+        if session is None:
+            self.logger.warning("Cannot send to sid %s", sid)
+            return
+        try:
+            await session.send_packet(pkt)
+        except SocketIsClosedError:
+            self.logger.warning("Cannot send to sid %s: the session is closed", sid)
+
+    def _get_session_object(self, sid: str) -> Session:
+        session = self._sessions.get(sid)
+        if session is None or session.machine.is_closed:
+            raise KeyError("Session not found")
+        return session
+
+    async def get_session(self, sid: str) -> dict[str, Any]:
+        """The user session dict of a client.
+
+        Raises:
+            KeyError: no such session.
+        """
+        return self._get_session_object(sid).user_session
+
+    async def save_session(self, sid: str, session: dict[str, Any]) -> None:
+        """Replace the user session dict of a client."""
+        self._get_session_object(sid).user_session = session
+
+    @contextlib.asynccontextmanager
+    async def session(self, sid: str) -> Any:
+        """An async context manager over the user session; saved on exit.
+
+        Example::
+
+            async with eio.session(sid) as session:
+                session["count"] = session.get("count", 0) + 1
+        """
+        user_session = await self.get_session(sid)
+        yield user_session
+        with contextlib.suppress(KeyError):
+            await self.save_session(sid, user_session)
+
+    def transport(self, sid: str) -> str:
+        """The name of a client's transport: ``'polling'`` or ``'websocket'``.
+
+        Raises:
+            KeyError: no such session.
+        """
+        return self._get_session_object(sid).machine.transport.value
+
+    async def disconnect(self, sid: str | None = None) -> None:
+        """Close one client's session (its CLOSE packet is delivered), or all of them.
+
+        Returns once the ``disconnect`` handlers have run. An unknown sid, or no
+        clients at all, is not an error.
+        """
+        if sid is None:
+            async with trio.open_nursery() as nursery:
+                for each in list(self._sessions):
+                    nursery.start_soon(self.disconnect, each)
+            return
+        session = self._sessions.get(sid)
+        if session is None:
+            return
+        if await session.close(CloseReason.SERVER_DISCONNECT, "disconnect() was called"):
+            await session.disconnect_handled.wait()
+
+    async def shutdown(self) -> None:
+        """Close every session gracefully and stop background tasks.
+
+        Each client gets its CLOSE packet (within ``close_timeout``), the
+        ``disconnect`` handlers run, then background tasks are cancelled. It
+        returns within about ``close_timeout`` seconds plus handler time.
+        """
+        self.logger.info("trio_engineio server is shutting down")
+        await self.disconnect()
+        with trio.move_on_after(self.close_timeout):
+            while self._sessions:
+                await next(iter(self._sessions.values())).finished.wait()
+        for session in list(self._sessions.values()):
+            session.cancel()
+        for task in list(self._background_tasks):
+            task.cancel()
+
+    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> BackgroundTask:
+        """Run ``target(*args, **kwargs)`` in the server's nursery.
+
+        Returns:
+            A :class:`~trio_engineio._concurrency.BackgroundTask`: ``await`` it for
+            the result, ``cancel()`` it to stop it. :meth:`shutdown` cancels it.
+
+        Raises:
+            EngineIOError: the server is not running.
+        """
+        handle = start_background_task(self._require_nursery(), self.logger, target, *args, **kwargs)
+        self._background_tasks.add(handle)
+        self._require_nursery().start_soon(self._forget_task, handle)
+        return handle
+
+    async def _forget_task(self, handle: BackgroundTask) -> None:
+        await handle._done.wait()
+        self._background_tasks.discard(handle)
+
+    async def sleep(self, seconds: float = 0) -> None:
+        """``trio.sleep``."""
+        await trio.sleep(seconds)
+
+    def create_queue(self, maxsize: int = 0) -> Queue[Any]:
+        """A Trio-backed queue with ``put``/``get``/``put_nowait``/``get_nowait``."""
+        return Queue(maxsize)
+
+    def get_queue_empty_exception(self) -> type[QueueEmpty]:
+        """The exception ``get_nowait`` raises on an empty queue."""
+        return QueueEmpty
+
+    def create_event(self) -> trio.Event:
+        """A ``trio.Event``."""
+        return trio.Event()
+
+    def generate_id(self) -> str:
+        """A new URL-safe session id (random, from :mod:`secrets`)."""
+        self._sequence_number = (self._sequence_number + 1) & 0xFFFFFF
+        raw = secrets.token_bytes(12) + self._sequence_number.to_bytes(3, "big")
+        return base64.urlsafe_b64encode(raw).decode("ascii")
+
+    def attach(self, app: Any, engineio_path: str = "engine.io") -> Any:
+        """Wrap an ASGI app so that Engine.IO is served beside it.
+
+        Returns:
+            An :class:`~trio_engineio.ASGIApp` routing ``/engineio_path/`` here
+            and everything else to ``app``.
+        """
+        from trio_engineio.asgi import ASGIApp
+
+        return ASGIApp(self, other_asgi_app=app, engineio_path=engineio_path)
+
+    # -- handlers ------------------------------------------------------------------
+
+    async def _call_handler(self, event: str, *args: Any) -> Any:
+        handler = self.handlers.get(event)
+        if handler is None:
+            return None
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _trigger_connect(self, sid: str, environ: dict[str, Any]) -> Any:
+        try:
+            return await self._call_handler("connect", sid, environ)
+        except Exception:
+            self.logger.exception("connect handler error")
+            return False
+
+    async def _trigger_message(self, sid: str, data: Any) -> None:
+        try:
+            await self._call_handler("message", sid, data)
+        except Exception:
+            self.logger.exception("message handler error")
+
+    async def _trigger_disconnect(self, sid: str, reason: CloseReason | None) -> None:
+        handler = self.handlers.get("disconnect")
+        if handler is None:
+            return
+        try:
+            if _accepts_two_arguments(handler):
+                result = handler(sid, reason.value if reason else CloseReason.TRANSPORT_CLOSE.value)
+            else:
+                result = handler(sid)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.logger.exception("disconnect handler error")
+
+    def _forget(self, session: Session) -> None:
+        if self._sessions.get(session.sid) is session:
+            del self._sessions[session.sid]
+
+    # -- requests --------------------------------------------------------------------
+
+    async def handle_request(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Serve one ASGI ``http`` or ``websocket`` request for Engine.IO.
+
+        Nothing a client sends makes this raise: bad requests are answered with
+        400 and a JSON body, bad packets close that client's session.
+
+        Raises:
+            EngineIOError: the server is not running (see :class:`AsyncServer`).
+        """
+        self._require_nursery()
+        if scope["type"] == "websocket":
+            await self._handle_websocket(scope, receive, send)
+        else:
+            await self._handle_http(scope, receive, send)
+
+    def _allowed_origins(self, environ: dict[str, Any]) -> list[str] | None:
+        """The allowed origins for this request; ``None`` means any."""
+        allowed = self.cors_allowed_origins
+        if allowed is None:
+            host = environ.get("HTTP_HOST")
+            if host is None:
+                return []
+            scheme = environ["wsgi.url_scheme"]
+            origins = [f"{scheme}://{host}"]
+            if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
+                forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
+                forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+                origins.append(f"{forwarded_scheme}://{forwarded_host}")
+            return origins
+        if allowed == "*":
+            return None
+        if isinstance(allowed, str):
+            return [allowed]
+        if callable(allowed):
+            origin = environ.get("HTTP_ORIGIN")
+            try:
+                accepted = allowed(origin, environ)
+            except TypeError:
+                accepted = allowed(origin)
+            return [origin] if accepted and origin else []
+        origins = list(allowed)
+        return None if "*" in origins else origins
+
+    def _origin_refused(self, environ: dict[str, Any]) -> bool:
+        if self.cors_allowed_origins == []:
+            return False
+        origin = environ.get("HTTP_ORIGIN")
+        if not origin:
+            return False
+        allowed = self._allowed_origins(environ)
+        return allowed is not None and origin not in allowed
+
+    def _cors_headers(self, environ: dict[str, Any]) -> Headers:
+        if self.cors_allowed_origins == []:
+            return []
+        headers: Headers = []
+        origin = environ.get("HTTP_ORIGIN")
+        if origin:
+            allowed = self._allowed_origins(environ)
+            if allowed is None or origin in allowed:
+                headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+                headers.append((b"vary", b"Origin"))
+        if environ["REQUEST_METHOD"] == "OPTIONS":
+            headers.append((b"access-control-allow-methods", b"OPTIONS, GET, POST"))
+            requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+            if requested:
+                headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
+        if self.cors_credentials:
+            headers.append((b"access-control-allow-credentials", b"true"))
+        return headers
+
+    def _cookie_header(self, sid: str) -> Headers:
+        if not self.cookie:
+            return []
+        attributes = (
+            self.cookie if isinstance(self.cookie, dict) else {"name": self.cookie, "path": "/", "SameSite": "Lax"}
+        )
+        cookie = f"{attributes.get('name', 'io')}={sid}"
+        for name, value in attributes.items():
+            if name == "name":
+                continue
+            if callable(value):
+                value = value()
+            cookie += f"; {name}" if value is True else f"; {name}={value}"
+        return [(b"set-cookie", cookie.encode("latin-1"))]
+
+    async def _refuse_http(self, send: Send, environ: dict[str, Any], error: HandshakeError) -> None:
+        self.logger.info("refused %s %s: %s", environ["REQUEST_METHOD"], environ["RAW_URI"], error)
+        headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
+        await send_response(send, error.http_status, headers, error_body(error.code))
+
+    async def _send_packets(
+        self,
+        send: Send,
+        environ: dict[str, Any],
+        packets: list[Packet],
+        request: EngineIORequest,
+        extra_headers: Headers = (),  # type: ignore[assignment]
+    ) -> None:
+        payload = encode_payload(packets)
+        if request.jsonp_index is not None:
+            body = encode_jsonp(payload, request.jsonp_index).encode()
+            headers: Headers = [(b"content-type", b"text/javascript; charset=UTF-8")]
+        else:
+            body = payload.encode()
+            headers = [_TEXT_PLAIN]
+        headers.append(_NO_STORE)
+        if self.http_compression and len(body) >= self.compression_threshold:
+            coding = choose_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""))
+            if coding is not None:
+                body = compress(body, coding)
+                headers.append((b"content-encoding", coding.encode()))
+        headers += extra_headers
+        headers += self._cors_headers(environ)
+        await send_response(send, 200, headers, body)
+
+    async def _handle_http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        environ = build_environ(scope)
+        method = environ["REQUEST_METHOD"]
+        if self._origin_refused(environ):
+            await self._refuse_http(send, environ, HandshakeError(ErrorCode.FORBIDDEN, "origin not allowed"))
+            return
+        if method == "OPTIONS":
+            await send_response(send, 200, [_TEXT_PLAIN, *self._cors_headers(environ)], b"")
+            return
+        try:
+            request = parse_request(
+                parse_query(scope.get("query_string", b"")),
+                method=method,
+                is_websocket=False,
+                transports=self.transports,
+            )
+            if request.sid is None:
+                await self._handshake_polling(send, environ, request)
+                return
+            session = self._sessions.get(request.sid)
+            if session is None:
+                raise HandshakeError(ErrorCode.UNKNOWN_SID, f"sid {request.sid!r}")
+            if method == "GET":
+                await self._poll(session, receive, send, environ, request)
+            else:
+                await self._post(session, receive, send, environ, request)
+        except HandshakeError as error:
+            await self._refuse_http(send, environ, error)
+
+    async def _handshake_polling(self, send: Send, environ: dict[str, Any], request: EngineIORequest) -> None:
+        session = await self._open_session(Transport.POLLING, environ)
+        if session is None:
+            return await self._refuse_connect(send, environ)
+        packet = self._open_packet(session.sid, Transport.POLLING)
+        await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid))
+
+    def _open_packet(self, sid: str, transport: Transport) -> Packet:
+        upgrades = (
+            [Transport.WEBSOCKET]
+            if (transport is Transport.POLLING and self.allow_upgrades and Transport.WEBSOCKET in self.transports)
+            else []
+        )
+        return open_packet(
+            sid,
+            upgrades=upgrades,
+            ping_interval_ms=int((self.ping_interval + self.ping_interval_grace_period) * 1000),
+            ping_timeout_ms=int(self.ping_timeout * 1000),
+            max_payload=self.max_http_buffer_size,
+        )
+
+    async def _open_session(self, transport: Transport, environ: dict[str, Any]) -> Session | None:
+        """Start a session and run the connect handler; ``None`` if it refused."""
+        sid = self.generate_id()
+        session = Session(self, sid, transport, environ)
+        await self._require_nursery().start(session.run)
+        self._sessions[sid] = session
+        result = await self._trigger_connect(sid, environ)
+        if result is not None and result is not True:
+            await session.close(CloseReason.TRANSPORT_CLOSE, "refused by the connect handler")
+            environ["trio_engineio.refusal"] = result
+            return None
+        session.connected = True
+        return session
+
+    async def _refuse_connect(self, send: Send, environ: dict[str, Any]) -> None:
+        refusal = environ.get("trio_engineio.refusal")
+        body = self._json.dumps(refusal if refusal not in (None, False) else "Unauthorized")
+        headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
+        await send_response(send, 401, headers, body.encode())
+
+    async def _poll(
+        self, session: Session, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
+    ) -> None:
+        outcome = await session.handle_get(receive)
+        if outcome.packets is None:
+            if outcome.status != 200:
+                raise HandshakeError(ErrorCode.BAD_REQUEST, "this session does not accept this GET now")
+            return  # the client went away
+        await self._send_packets(send, environ, outcome.packets, request)
+
+    async def _post(
+        self, session: Session, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
+    ) -> None:
+        decision, events = session.begin_post()
+        if decision is not PollDecision.PROCEED:
+            await session.dispatch(events)
+            raise HandshakeError(ErrorCode.BAD_REQUEST, "this session does not accept this POST now")
+        try:
+            try:
+                declared = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0
+            if declared > self.max_http_buffer_size:
+                raise ContentTooLongError(f"Content-Length {declared} exceeds max_http_buffer_size")
+            body = await read_body(receive, self.max_http_buffer_size)
+            if body is None:
+                return
+            if request.jsonp_index is not None:
+                packets = decode_payload(decode_jsonp_body(body))
+            else:
+                packets = decode_payload_bytes(body)
+        except ContentTooLongError as exc:
+            session.machine.end_post()
+            await session.close(CloseReason.TRANSPORT_ERROR, str(exc))
+            headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
+            await send_response(send, 413, headers, error_body(ErrorCode.BAD_REQUEST))
+            return
+        except EngineIOError as exc:
+            session.machine.end_post()
+            await session.close(CloseReason.TRANSPORT_ERROR, f"invalid POST: {exc}")
+            raise HandshakeError(ErrorCode.BAD_REQUEST, str(exc)) from exc
+        try:
+            for packet in packets:
+                await session.receive_packet(packet, via=Transport.POLLING)
+        finally:
+            session.machine.end_post()
+        await send_response(send, 200, [_TEXT_PLAIN, *self._cors_headers(environ)], b"ok")
+
+    # -- websocket -------------------------------------------------------------------
+
+    async def _refuse_websocket(self, scope: dict[str, Any], send: Send, status: int, body: bytes) -> None:
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _handle_websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        environ = build_environ(scope)
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        try:
+            if self._origin_refused(environ):
+                raise HandshakeError(ErrorCode.FORBIDDEN, "origin not allowed")
+            request = parse_request(
+                parse_query(scope.get("query_string", b"")), method="GET", is_websocket=True, transports=self.transports
+            )
+            if request.sid is not None:
+                session = self._sessions.get(request.sid)
+                if session is None:
+                    raise HandshakeError(ErrorCode.UNKNOWN_SID, f"sid {request.sid!r}")
+                await self._upgrade(session, receive, send)
+                return
+        except HandshakeError as error:
+            self.logger.info("refused websocket %s: %s", environ["RAW_URI"], error)
+            await self._refuse_websocket(scope, send, error.http_status, error_body(error.code))
+            return
+        new_session = await self._open_session(Transport.WEBSOCKET, environ)
+        if new_session is None:
+            refusal = environ.get("trio_engineio.refusal")
+            body = self._json.dumps(refusal if refusal not in (None, False) else "Unauthorized").encode()
+            await self._refuse_websocket(scope, send, 401, body)
+            return
+        await send({"type": "websocket.accept"})
+        write = _websocket_writer(send)
+        close_code = 1000
+        try:
+            await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
+            with trio.CancelScope() as reader_scope:
+                new_session.attach_websocket(write, reader_scope)
+                close_code = await self._read_websocket(new_session, receive, write, probing=False) or 1000
+        except SocketIsClosedError:
+            close_code = 1006
+        finally:
+            await new_session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
+        await _close_websocket(send, close_code)
+
+    async def _upgrade(self, session: Session, receive: Receive, send: Send) -> None:
+        with trio.CancelScope() as reader_scope:
+            if not session.begin_probe(reader_scope):
+                raise HandshakeError(ErrorCode.BAD_REQUEST, "this session cannot be upgraded now")
+            await send({"type": "websocket.accept"})
+            write = _websocket_writer(send)
+            result: int | None = 1006
+            try:
+                result = await self._read_websocket(session, receive, write, probing=True)
+            except SocketIsClosedError:
+                pass
+            finally:
+                if result is not None:
+                    session.end_probe()
+        close_code = result or 1000
+        if result is None:  # upgraded
+            close_code = 1000
+            with trio.CancelScope() as reader_scope:
+                session.attach_websocket(write, reader_scope)
+                try:
+                    close_code = await self._read_websocket(session, receive, write, probing=False) or 1000
+                finally:
+                    await session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
+        await _close_websocket(send, close_code)
+
+    async def _read_websocket(
+        self, session: Session, receive: Receive, write: WebSocketWriter, *, probing: bool
+    ) -> int | None:
+        """Feed websocket messages to the session until it or the socket ends.
+
+        Returns:
+            The close code to send, or ``None`` when a probe completed the upgrade.
+        """
+        limit = self.max_http_buffer_size
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return 1000  # websocket.disconnect
+            frame: str | bytes | None = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            if len(frame) > limit or (type(frame) is str and len(frame) * 4 > limit and len(frame.encode()) > limit):
+                await session.close(
+                    CloseReason.TRANSPORT_ERROR, f"a websocket message exceeded max_http_buffer_size ({limit} bytes)"
+                )
+                return 1009
+            try:
+                packet = decode_frame(frame)
+            except UnknownPacketError as exc:
+                if probing:
+                    return 1002
+                await session.close(CloseReason.TRANSPORT_ERROR, f"invalid packet: {exc}")
+                return 1002
+            events = await session.receive_packet(packet, via=Transport.WEBSOCKET)
+            if probing:
+                for event in events:
+                    if type(event) is UpgradeProbed:
+                        # The probe's own reader is its only writer until the upgrade completes.
+                        await write(encode_frame(event.reply))
+                    elif type(event) is UpgradeCompleted:
+                        return None
+
+
+def _accepts_two_arguments(handler: Callable[..., Any]) -> bool:
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind("sid", "reason")
+    except TypeError:
+        return False
+    return True
+
+
+def _websocket_writer(send: Send) -> WebSocketWriter:
+    async def write(frame: str | bytes) -> None:
+        try:
+            if type(frame) is str:
+                await send({"type": "websocket.send", "text": frame})
+            else:
+                await send({"type": "websocket.send", "bytes": frame})
+        except Exception as exc:
+            # hypercorn raises several things once the socket is gone; all mean the same here.
+            raise SocketIsClosedError("the websocket is closed") from exc
+
+    return write
+
+
+async def _close_websocket(send: Send, code: int) -> None:
+    with contextlib.suppress(Exception):
+        await send({"type": "websocket.close", "code": code})
