@@ -20,7 +20,7 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-check: format lint typecheck imports coverage
+check: format lint typecheck imports docs coverage
 
 format:
 	$(PY) -m ruff format --check .
@@ -29,7 +29,7 @@ lint:
 	$(PY) -m ruff check .
 
 typecheck:
-	$(PY) -m mypy trio_engineio tests examples
+	$(PY) -m mypy trio_engineio tests examples benchmarks
 
 imports:
 	$(VENV)/bin/lint-imports
@@ -41,6 +41,9 @@ coverage:
 	$(PY) -m coverage erase
 	$(PY) -m coverage run -m pytest -q
 	$(PY) -m coverage report --include='trio_engineio/protocol/*' --fail-under=100
+
+docs:
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 run: install
 	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 examples.echo.app:app

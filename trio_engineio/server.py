@@ -16,7 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import trio
 
@@ -66,6 +66,7 @@ from trio_engineio.protocol import (
 __all__ = ["AsyncServer"]
 
 _default_logger = logging.getLogger("trio_engineio.server")
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
 _EVENTS = ("connect", "disconnect", "message")
 _NOT_RUNNING = (
     "the AsyncServer is not running: serve it through trio_engineio.ASGIApp (ASGI lifespan starts it), "
@@ -243,7 +244,11 @@ class AsyncServer:
         """The supported async modes: ``['asgi']``."""
         return ["asgi"]
 
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[_Handler], _Handler]: ...
+    @overload
+    def on(self, event: str, handler: _Handler) -> None: ...
+    def on(self, event: str, handler: _Handler | None = None) -> Callable[[_Handler], _Handler] | None:
         """Register an event handler, as a decorator or a call.
 
         Args:
@@ -264,7 +269,7 @@ class AsyncServer:
         if event not in _EVENTS:
             raise ValueError(f"invalid event {event!r}: use one of {', '.join(_EVENTS)}")
 
-        def set_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
+        def set_handler(handler: _Handler) -> _Handler:
             self.handlers[event] = handler
             return handler
 
