@@ -85,8 +85,13 @@ class HandshakeError(RemoteProtocolError):
 
 
 def error_body(code: ErrorCode) -> bytes:
-    """The JSON body the reference server answers a refused request with."""
-    return json.dumps({"code": int(code), "message": code.message}).encode()
+    """The JSON body the reference server answers a refused request with, byte for byte.
+
+    Example:
+        >>> error_body(ErrorCode.UNKNOWN_TRANSPORT)
+        b'{"code":0,"message":"Transport unknown"}'
+    """
+    return json.dumps({"code": int(code), "message": code.message}, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +156,14 @@ def parse_request(
         raise HandshakeError(ErrorCode.UNKNOWN_TRANSPORT, f"transport {query.get('transport')!r}") from None
     if transport not in transports:
         raise HandshakeError(ErrorCode.UNKNOWN_TRANSPORT, f"transport {transport.value!r} is disabled")
+    sid = query.get("sid") or None
+    if sid is None and method != "GET":
+        raise HandshakeError(ErrorCode.BAD_HANDSHAKE_METHOD, f"a handshake must be a GET, not {method}")
     if is_websocket != (transport is Transport.WEBSOCKET):
         raise HandshakeError(ErrorCode.BAD_REQUEST, "transport does not match the kind of request")
-    sid = query.get("sid") or None
     version = query.get("EIO")
     if version != PROTOCOL_VERSION and (sid is None or version is not None):
         raise HandshakeError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, f"EIO={version!r}, this server speaks EIO=4")
-    if sid is None and method != "GET":
-        raise HandshakeError(ErrorCode.BAD_HANDSHAKE_METHOD, f"a handshake must be a GET, not {method}")
     if method not in ("GET", "POST"):
         raise HandshakeError(ErrorCode.BAD_REQUEST, f"method {method} is not allowed")
     jsonp_index = query.get("j")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs
 
@@ -122,9 +123,9 @@ def encode_jsonp(payload: str, index: str) -> str:
 def decode_jsonp_body(body: bytes) -> str:
     """Extract the payload from a JSONP POST body ``d=<urlencoded payload>``.
 
-    The client escapes newlines as ``\\\\n`` before form-encoding (old
-    browsers mangle ``\\n`` in forms), so an unescaped pair becomes ``\\n``
-    again.
+    The client escapes a newline as ``\\n`` and a backslash-n as ``\\\\n``
+    before form-encoding (old browsers mangle newlines in forms); both are
+    undone here, as the reference server does.
 
     Raises:
         RemoteProtocolError: the body has no ``d`` field or is not UTF-8.
@@ -139,19 +140,12 @@ def decode_jsonp_body(body: bytes) -> str:
     return _unescape_jsonp_newlines(values[0])
 
 
+# The client writes a backslash-n as the three characters \\n, then a newline as
+# the two characters \n; as the reference server does, undo both in one
+# left-to-right pass (the longer match wins).
+_JSONP_ESCAPED_NEWLINE = re.compile(r"\\\\n|\\n")
+_JSONP_UNESCAPED = {"\\\\n": "\\n", "\\n": "\n"}
+
+
 def _unescape_jsonp_newlines(text: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and i + 1 < len(text):
-            following = text[i + 1]
-            if following == "n":
-                out.append("\n")
-            else:
-                out.append(char + following)
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
+    return _JSONP_ESCAPED_NEWLINE.sub(lambda match: _JSONP_UNESCAPED[match.group()], text)

@@ -1,0 +1,51 @@
+"""A pytest plugin with fixtures for testing Engine.IO apps under pytest-trio.
+
+Enable it with one line in your ``conftest.py``::
+
+    pytest_plugins = ["trio_engineio.pytest_plugin"]
+
+then define an ``asgi_app`` fixture returning your application, and ask for
+``engineio_url`` (real hypercorn on 127.0.0.1 port 0) or ``engineio_http``
+(in memory)::
+
+    @pytest.fixture
+    def asgi_app():
+        return myproject.app
+
+    async def test_handshake(engineio_url):
+        async with httpx.AsyncClient() as http:
+            response = await http.get(engineio_url + "/engine.io/?EIO=4&transport=polling")
+        assert response.status_code == 200
+
+The fixtures are async (pytest-trio runs them in the test's own nursery), so
+use them from ``async def`` tests only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from trio_engineio.testing import open_http_client, open_lifespan, serve_hypercorn
+
+__all__ = ["engineio_http", "engineio_url"]
+
+
+@pytest.fixture
+async def engineio_url(asgi_app: Any) -> AsyncIterator[str]:
+    """Serve the ``asgi_app`` fixture under hypercorn's trio worker; yield ``http://127.0.0.1:PORT``."""
+    async with serve_hypercorn(asgi_app) as url:
+        yield url
+
+
+@pytest.fixture
+async def engineio_http(asgi_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the ``asgi_app`` fixture's lifespan and yield an in-memory ``httpx.AsyncClient`` to it.
+
+    Safe with ``autojump_clock``: no sockets are involved.
+    """
+    async with open_lifespan(asgi_app), open_http_client(asgi_app) as client:
+        yield client
