@@ -22,6 +22,7 @@ not fit wait in ``_carry``, ahead of the channel.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json as stdlib_json
 import logging
 import math
@@ -208,10 +209,9 @@ class Session:
         if inbound is None:
             await self.server._trigger_message(self.sid, decoded)
             return
-        try:
+        # ClosedResourceError: the session closed while this message waited for room.
+        with contextlib.suppress(trio.ClosedResourceError):
             await inbound.send(decoded)
-        except trio.ClosedResourceError:
-            pass  # the session closed while this message waited for room
 
     async def _run_handlers(self, inbound: trio.MemoryReceiveChannel[Any]) -> None:
         """Run message handlers one at a time, in arrival order, beside the transport."""

@@ -7,6 +7,7 @@ application does.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -163,51 +164,65 @@ class ASGIApp:
     async def lifespan(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """Run the server's nursery for the application's lifetime.
 
-        Startup opens it (then runs ``on_startup``); shutdown closes every session
-        gracefully (after ``on_shutdown``). With ``other_asgi_app``, that app
-        sees the same lifespan events: its answers are passed on.
+        Startup opens it, then runs ``on_startup``; shutdown runs ``on_shutdown``,
+        then closes every session gracefully. With ``other_asgi_app``, that app
+        sees the same lifespan events and a failure it reports is passed on; an
+        app that does not speak lifespan (it returns or raises) is left out.
         """
-        if self.other_asgi_app is not None:
-            async with self.engineio_server:
-                await self.other_asgi_app(scope, _LifespanHooks(self, receive, send).receive, send)
-            return
-        async with self.engineio_server:
+        async with self.engineio_server, trio.open_nursery() as nursery:
+            other = None
+            if self.other_asgi_app is not None:
+                other = _OtherAppLifespan(self.other_asgi_app, scope)
+                nursery.start_soon(other.run)
             while True:
                 message = await receive()
-                if message["type"] == "lifespan.startup":
-                    try:
-                        await _call(self.on_startup)
-                    except Exception as exc:
-                        await send({"type": "lifespan.startup.failed", "message": repr(exc)})
-                        return
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    try:
-                        await _call(self.on_shutdown)
-                    except Exception as exc:
-                        await self.engineio_server.shutdown()
-                        await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
-                        return
+                kind = message["type"]
+                if kind not in ("lifespan.startup", "lifespan.shutdown"):
+                    continue
+                hook = self.on_startup if kind == "lifespan.startup" else self.on_shutdown
+                failure: str | None = None
+                try:
+                    await _call(hook)
+                except Exception as exc:
+                    failure = repr(exc)
+                if failure is None and other is not None:
+                    failure = await other.forward(message)
+                if kind == "lifespan.shutdown":
                     await self.engineio_server.shutdown()
-                    await send({"type": "lifespan.shutdown.complete"})
+                if failure is not None:
+                    await send({"type": kind + ".failed", "message": failure})
+                else:
+                    await send({"type": kind + ".complete"})
+                if failure is not None or kind == "lifespan.shutdown":
+                    nursery.cancel_scope.cancel()
                     return
 
 
-class _LifespanHooks:
-    """Runs our startup/shutdown hooks as the other app receives lifespan events."""
+class _OtherAppLifespan:
+    """Runs ``other_asgi_app``'s lifespan beside ours and relays each event to it."""
 
-    def __init__(self, app: ASGIApp, receive: Receive, send: Send) -> None:
+    def __init__(self, app: ASGIApplication, scope: dict[str, Any]) -> None:
         self._app = app
-        self._receive = receive
+        self._scope = scope
+        self._to_app, self._app_receive = trio.open_memory_channel[dict[str, Any]](1)
+        self._app_send, self._from_app = trio.open_memory_channel[dict[str, Any]](1)
 
-    async def receive(self) -> dict[str, Any]:
-        message = await self._receive()
-        if message["type"] == "lifespan.startup":
-            await _call(self._app.on_startup)
-        elif message["type"] == "lifespan.shutdown":
-            await _call(self._app.on_shutdown)
-            await self._app.engineio_server.shutdown()
-        return message
+    async def run(self) -> None:
+        async with self._app_send:
+            # An app that does not support lifespan may raise; ours goes on without it.
+            with contextlib.suppress(Exception):
+                await self._app(self._scope, self._app_receive.receive, self._app_send.send)
+
+    async def forward(self, message: dict[str, Any]) -> str | None:
+        """Relay one event; return the other app's failure message, or ``None``."""
+        try:
+            await self._to_app.send(message)
+            reply = await self._from_app.receive()
+        except (trio.EndOfChannel, trio.BrokenResourceError):
+            return None  # it ended: it does not speak lifespan
+        if reply["type"].endswith(".failed"):
+            return str(reply.get("message", ""))
+        return None
 
 
 async def _call(hook: Callable[[], Any] | None) -> None:

@@ -105,7 +105,7 @@ class SocketIsClosedError(EngineIOError):
     """The session or transport is closed; nothing more can be sent on it."""
 
 
-class QueueEmpty(EngineIOError):  # noqa: N818  (python-engineio's public name)
+class QueueEmpty(EngineIOError):
     """Raised by ``get_nowait`` on an empty queue from ``create_queue``."""
 
 

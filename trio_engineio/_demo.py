@@ -1,0 +1,81 @@
+"""The built-in demo that ``trio-engineio serve`` runs when given no app: an echo server and page.
+
+The page uses the official JavaScript ``engine.io-client``: served from a local
+``node_modules`` when one is found (this repository's ``tests/js`` or the
+current directory), otherwise loaded from the jsDelivr CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trio_engineio.asgi import ASGIApp
+from trio_engineio.server import AsyncServer
+
+__all__ = ["app", "eio"]
+
+CLIENT_VERSION = "6.6.8"
+_BUNDLE = Path("engine.io-client") / "dist" / "engine.io.min.js"
+_CANDIDATES = [
+    Path.cwd() / "node_modules" / _BUNDLE,
+    Path.cwd() / "tests" / "js" / "node_modules" / _BUNDLE,
+    Path(__file__).resolve().parent.parent / "tests" / "js" / "node_modules" / _BUNDLE,
+]
+_local_bundle = next((path for path in _CANDIDATES if path.is_file()), None)
+_script_src = (
+    "/engine.io.min.js"
+    if _local_bundle
+    else (f"https://cdn.jsdelivr.net/npm/engine.io-client@{CLIENT_VERSION}/dist/engine.io.min.js")
+)
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>trio_engineio demo</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto">
+<h1>trio_engineio echo demo</h1>
+<p>Transport: <strong id="transport">connecting…</strong></p>
+<form id="form"><input id="input" autocomplete="off" autofocus placeholder="Type and press Enter">
+<button>Send</button></form>
+<pre id="log"></pre>
+<script src="SCRIPT_SRC"></script>
+<script>
+  const log = (line) => { document.getElementById("log").textContent += line + "\\n"; };
+  const socket = new eio.Socket(location.origin);
+  const show = () => { document.getElementById("transport").textContent = socket.transport.name; };
+  socket.on("open", () => { show(); log("connected"); });
+  socket.on("upgrade", show);
+  socket.on("message", (data) => log("echo: " + data));
+  socket.on("close", (reason) => log("closed: " + reason));
+  document.getElementById("form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = document.getElementById("input");
+    if (input.value) { socket.send(input.value); input.value = ""; }
+  });
+</script></body></html>
+""".replace("SCRIPT_SRC", _script_src)
+
+eio = AsyncServer(async_mode="asgi")
+
+
+@eio.on("message")
+async def _echo(sid: str, data: Any) -> None:
+    await eio.send(sid, data)
+
+
+async def _page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/engine.io.min.js" and _local_bundle is not None:
+        body, content_type = _local_bundle.read_bytes(), b"application/javascript"
+    elif scope["path"] == "/":
+        body, content_type = PAGE.encode(), b"text/html; charset=utf-8"
+    else:
+        body, content_type, status = b"Not Found", b"text/plain", 404
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type)]})
+    await send({"type": "http.response.body", "body": body})
+
+
+app = ASGIApp(eio, other_asgi_app=_page)
