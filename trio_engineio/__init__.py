@@ -10,6 +10,7 @@ A python-engineio user changes the import and keeps the code::
 
 from trio_engineio import exceptions
 from trio_engineio.asgi import ASGIApp
+from trio_engineio.client import AsyncClient
 from trio_engineio.exceptions import (
     CloseReason,
     ConnectionError,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ASGIApp",
+    "AsyncClient",
     "AsyncServer",
     "CloseReason",
     "ConnectionError",

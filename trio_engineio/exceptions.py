@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-class CloseReason(enum.Enum):
+class CloseReason(str, enum.Enum):
     """Why a session ended, as reported to ``disconnect`` handlers.
 
     The values are python-engineio's reason strings, so code comparing against

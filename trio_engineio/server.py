@@ -742,6 +742,9 @@ class AsyncServer:
                 session = self._sessions.get(request.sid)
                 if session is None:
                     raise HandshakeError(ErrorCode.UNKNOWN_SID, f"sid {request.sid!r}")
+                if not self.allow_upgrades:
+                    # The handshake advertised no upgrade; a client that tries anyway is refused.
+                    raise HandshakeError(ErrorCode.BAD_REQUEST, "upgrades are disabled (allow_upgrades=False)")
                 await self._upgrade(session, receive, send)
                 return
         except HandshakeError as error:
@@ -774,11 +777,11 @@ class AsyncServer:
                 raise HandshakeError(ErrorCode.BAD_REQUEST, "this session cannot be upgraded now")
             await send({"type": "websocket.accept"})
             write = _websocket_writer(send)
-            result: int | None = 1006
+            result: int | None = 1000  # stays so when the session cancels an abandoned probe
             try:
                 result = await self._read_websocket(session, receive, write, probing=True)
             except SocketIsClosedError:
-                pass
+                result = 1006
             finally:
                 if result is not None:
                     session.end_probe()

@@ -3,6 +3,17 @@
 Nothing here does I/O, imports trio or reads a clock; time comes in as ``now``.
 """
 
+from trio_engineio.protocol.client_session import (
+    CLIENT_TRANSITIONS,
+    ClientEvent,
+    ClientSession,
+    ClientState,
+    ClientTrigger,
+    Connected,
+    HandshakeInfo,
+    UpgradeReady,
+    parse_open_packet,
+)
 from trio_engineio.protocol.handshake import (
     EngineIORequest,
     ErrorCode,
@@ -36,6 +47,15 @@ from trio_engineio.protocol.server_session import (
 )
 
 __all__ = [
+    "CLIENT_TRANSITIONS",
+    "ClientEvent",
+    "ClientSession",
+    "ClientState",
+    "ClientTrigger",
+    "Connected",
+    "HandshakeInfo",
+    "UpgradeReady",
+    "parse_open_packet",
     "EngineIORequest",
     "ErrorCode",
     "Event",

@@ -1,0 +1,485 @@
+"""The client's transports: long-polling over httpx, websocket over trio-websocket.
+
+This module is the edge where foreign errors stop: every httpx, trio-websocket,
+``OSError`` or timeout failure leaves it as an :class:`~trio_engineio.EngineIOError`
+subclass (:class:`~trio_engineio.exceptions.ConnectionError` for the network,
+:class:`~trio_engineio.exceptions.RemoteProtocolError` for a bad packet), with the
+original kept as ``__cause__``.
+
+Both transports only move bytes and decode packets; what the packets mean is
+the business of :class:`~trio_engineio.protocol.client_session.ClientSession`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+import trio_websocket
+
+from trio_engineio.exceptions import ConnectionError, EngineIOError
+from trio_engineio.protocol.handshake import Transport
+from trio_engineio.protocol.packet import Packet
+from trio_engineio.protocol.payload import decode_payload_bytes
+
+__all__ = [
+    "PollingTransport",
+    "WebSocketTransport",
+    "connect_websocket",
+    "engineio_url",
+    "make_ssl_context",
+    "split_websocket_options",
+]
+
+# websocket close codes that mean "the server ended the connection on purpose"
+# (normal closure, going away, and a close frame with no status at all).
+_ORDERLY_CLOSE_CODES = frozenset({1000, 1001, 1005})
+
+_WEBSOCKET_OPTIONS = frozenset({"subprotocols", "message_queue_size", "max_message_size", "receive_buffer_size"})
+# trio-websocket's own default (1 MiB) is below what engine.io servers send by default.
+_DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+def engineio_url(url: str, engineio_path: str, transport: Transport) -> str:
+    """The URL of the Engine.IO endpoint, as python-engineio builds it.
+
+    Args:
+        url: the server's URL; its query string is kept.
+        engineio_path: the endpoint's path, with or without slashes.
+        transport: the transport the URL is for (decides http/ws).
+
+    Returns:
+        ``<scheme>://<netloc>/<path>/?<query>&transport=<transport>&EIO=4``.
+
+    Raises:
+        ValueError: the URL's scheme is not http, https, ws or wss.
+
+    Example:
+        >>> engineio_url("http://h:1/?a=b", "engine.io", Transport.WEBSOCKET)
+        'ws://h:1/engine.io/?a=b&transport=websocket&EIO=4'
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError(f"the URL scheme must be http, https, ws or wss, not {parts.scheme!r}")
+    scheme = "http" if transport is Transport.POLLING else "ws"
+    if parts.scheme in ("https", "wss"):
+        scheme += "s"
+    path = engineio_path.strip("/")
+    separator = "&" if parts.query else ""
+    return f"{scheme}://{parts.netloc}/{path}/?{parts.query}{separator}transport={transport.value}&EIO=4"
+
+
+def make_ssl_context(verify: bool) -> ssl.SSLContext:
+    """The TLS context of websocket connections.
+
+    Args:
+        verify: ``False`` accepts any certificate (for self-signed test servers).
+
+    Returns:
+        A client context.
+    """
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Timestamps:
+    """Cache-busting ``t=`` values: unique per request, no clock needed."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}.{next(self._counter)}"
+
+
+def _json_or_none(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _http_errors(action: str) -> Iterator[None]:
+    """Translate httpx's, the OS's and timeout errors raised by ``action``."""
+    try:
+        yield
+    except trio.TooSlowError as exc:
+        raise ConnectionError(f"{action} timed out") from exc
+    except httpx.HTTPError as exc:
+        raise ConnectionError(f"{action} failed: {exc!r}") from exc
+    except OSError as exc:
+        raise ConnectionError(f"{action} failed: {exc!r}") from exc
+
+
+def _split_cookie_header(headers: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    others: dict[str, str] = {}
+    cookie: str | None = None
+    for name, value in headers.items():
+        if name.lower() == "cookie":
+            cookie = value
+        else:
+            others[name] = value
+    return others, cookie
+
+
+def _merge_cookies(*cookies: str | None) -> str | None:
+    present = [c for c in cookies if c]
+    return "; ".join(present) if present else None
+
+
+class PollingTransport:
+    """HTTP long-polling over an ``httpx.AsyncClient``.
+
+    The caller's headers go on every request; the client's cookie jar (which
+    keeps what the server sets, for sticky load balancers) is merged with a
+    ``Cookie`` header the caller gave.
+
+    Args:
+        http: the HTTP client (never closed here).
+        url: the polling URL from :func:`engineio_url`.
+        headers: extra request headers.
+        request_timeout: seconds any request may take (a GET waits longer, see :meth:`get`).
+        timestamp_requests: add a cache-busting ``t`` parameter to each request.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        request_timeout: float,
+        timestamp_requests: bool,
+    ) -> None:
+        self.http = http
+        self.url = url
+        self._headers, self._cookie = _split_cookie_header(headers)
+        self._request_timeout = request_timeout
+        self._timestamps = _Timestamps() if timestamp_requests else None
+
+    def set_sid(self, sid: str) -> None:
+        """Address the session ``sid`` from now on."""
+        self.url += "&sid=" + sid
+
+    async def _request(
+        self, method: str, time_limit: float, body: bytes | None, content_type: str | None
+    ) -> httpx.Response:
+        url = self.url if self._timestamps is None else f"{self.url}&t={self._timestamps.next()}"
+        headers = dict(self._headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        with _http_errors(f"{method} {url}"), trio.fail_after(time_limit):
+            request = self.http.build_request(method, url, headers=headers, content=body, timeout=time_limit)
+            cookie = _merge_cookies(self._cookie, request.headers.get("cookie"))
+            if cookie is not None:
+                request.headers["Cookie"] = cookie
+            response = await self.http.send(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+    async def handshake(self) -> list[Packet]:
+        """Open a session: the GET whose answer starts with the OPEN packet.
+
+        Returns:
+            The packets of the response (the OPEN packet first).
+
+        Raises:
+            ConnectionError: the request failed, timed out or was refused
+                (``status_code`` and ``error_body`` say how), or the answer
+                is not a payload.
+        """
+        response = await self._request("GET", self._request_timeout, None, None)
+        if not response.is_success:
+            raise ConnectionError(
+                f"Unexpected status code {response.status_code} in server response",
+                status_code=response.status_code,
+                error_body=_json_or_none(response.content),
+            )
+        try:
+            return decode_payload_bytes(response.content)
+        except EngineIOError as exc:
+            raise ConnectionError(f"Unexpected response from server: {exc}", status_code=response.status_code) from exc
+
+    async def get(self, time_limit: float) -> list[Packet]:
+        """Long-poll for packets.
+
+        Args:
+            time_limit: seconds the server may hold the request.
+
+        Returns:
+            The packets of the response.
+
+        Raises:
+            ConnectionError: the request failed, timed out or was answered
+                with an error status.
+            UnknownPacketError: the body is not a valid payload.
+        """
+        response = await self._request("GET", time_limit, None, None)
+        self._check(response)
+        return decode_payload_bytes(response.content)
+
+    async def post(self, body: bytes) -> None:
+        """Send one payload.
+
+        Args:
+            body: the encoded payload.
+
+        Raises:
+            ConnectionError: the request failed, timed out or was answered
+                with an error status.
+        """
+        response = await self._request("POST", self._request_timeout, body, "text/plain;charset=UTF-8")
+        self._check(response)
+
+    @staticmethod
+    def _check(response: httpx.Response) -> None:
+        if not response.is_success:
+            raise ConnectionError(
+                f"the server answered {response.request.method} with status {response.status_code}",
+                status_code=response.status_code,
+                error_body=_json_or_none(response.content),
+            )
+
+
+class WebSocketClosedError(ConnectionError):
+    """The websocket closed; ``orderly`` tells a deliberate close by the server from a failure.
+
+    Attributes:
+        code: the websocket close code, if a close frame was received.
+        orderly: whether the server closed it on purpose (codes 1000, 1001, 1005).
+    """
+
+    def __init__(self, message: str, *, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.orderly = code in _ORDERLY_CLOSE_CODES
+
+
+class _GuardedNursery:
+    """Hands trio-websocket a nursery in which its reader task cannot crash the connection.
+
+    trio-websocket reports a refused handshake by raising from its reader task;
+    the error is caught here, kept, and the handshake waiting for it is woken
+    by cancelling ``handshake_scope``.
+    """
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self.error: BaseException | None = None
+        self.handshake_scope = trio.CancelScope()
+
+    def start_soon(self, async_fn: Callable[[], Awaitable[object]], *args: object, name: object = None) -> None:
+        self._nursery.start_soon(self._guard, async_fn, name=name)
+
+    async def _guard(self, async_fn: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await async_fn()
+        except Exception as exc:
+            self.error = exc
+        finally:
+            # Wakes a handshake still waiting (no effect once it is done).
+            self.handshake_scope.cancel()
+
+
+class WebSocketTransport:
+    """One websocket connection; see :func:`connect_websocket`.
+
+    The TCP (or TLS) stream is opened here and always closed by :meth:`aclose`,
+    whoever closed the websocket first.
+    """
+
+    def __init__(
+        self,
+        connection: trio_websocket.WebSocketConnection,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        guard: _GuardedNursery,
+        close_timeout: float,
+    ) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._guard = guard
+        self._close_timeout = close_timeout
+
+    async def send(self, frame: str | bytes) -> None:
+        """Send one message (a text frame for ``str``, binary for ``bytes``).
+
+        Raises:
+            WebSocketClosedError: the websocket is closed.
+        """
+        try:
+            await self._connection.send_message(frame)
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._closed(exc.reason) from exc
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise WebSocketClosedError(f"the websocket broke: {exc!r}", code=None) from exc
+
+    async def receive(self) -> str | bytes:
+        """Receive one message.
+
+        Raises:
+            WebSocketClosedError: the websocket is closed (``orderly`` when the
+                server closed it with a normal close code).
+        """
+        try:
+            return await self._connection.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._closed(exc.reason) from exc
+
+    def _closed(self, reason: trio_websocket.CloseReason | None) -> WebSocketClosedError:
+        if reason is None:
+            detail = f": {self._guard.error!r}" if self._guard.error is not None else ""
+            return WebSocketClosedError(f"the websocket closed{detail}", code=None)
+        return WebSocketClosedError(f"the websocket closed with code {reason.code} ({reason.name})", code=reason.code)
+
+    async def aclose(self, *, polite: bool = True) -> None:
+        """Close the websocket and its stream; idempotent.
+
+        Safe to call when cancelled: the close is shielded and bounded.
+
+        Args:
+            polite: run the websocket close handshake first (for at most the
+                close timeout); ``False`` just closes the stream.
+        """
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(self._close_timeout if polite else 0):
+                with suppress(
+                    trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError
+                ):
+                    await self._connection.aclose()
+            await self._stream.aclose()
+
+
+def split_websocket_options(options: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Split ``websocket_extra_options`` into handshake headers and trio-websocket options.
+
+    Args:
+        options: the mapping given to the client.
+
+    Returns:
+        The extra headers, and the keyword arguments for ``wrap_client_stream``.
+
+    Raises:
+        TypeError: an unknown key.
+    """
+    extra = dict(options)
+    headers = dict(extra.pop("headers", None) or {})
+    unknown = set(extra) - _WEBSOCKET_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"unknown websocket_extra_options {sorted(unknown)}; allowed: 'headers', {sorted(_WEBSOCKET_OPTIONS)}"
+        )
+    extra.setdefault("max_message_size", _DEFAULT_MAX_MESSAGE_SIZE)
+    return headers, extra
+
+
+async def connect_websocket(
+    nursery: trio.Nursery,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    http: httpx.AsyncClient | None,
+    ssl_context: ssl.SSLContext,
+    time_limit: float,
+    options: Mapping[str, Any],
+    timestamp: bool,
+) -> WebSocketTransport:
+    """Open a websocket; its background reader runs in ``nursery``.
+
+    Args:
+        nursery: where trio-websocket's reader task runs (the connection's nursery).
+        url: the ``ws://`` or ``wss://`` URL from :func:`engineio_url`.
+        headers: extra handshake headers; a ``Cookie`` header is merged with
+            the cookies ``http``'s jar holds for the URL.
+        http: the HTTP client whose cookies go with the handshake, if any.
+        ssl_context: the TLS context for ``wss``.
+        time_limit: seconds the TCP connect and the handshake may take (each).
+        options: ``websocket_extra_options``: ``headers`` (merged over
+            ``headers``) and trio-websocket's ``subprotocols``,
+            ``message_queue_size``, ``max_message_size`` and ``receive_buffer_size``.
+        timestamp: add a cache-busting ``t`` parameter to the URL.
+
+    Returns:
+        The open websocket. The caller must :meth:`~WebSocketTransport.aclose` it.
+
+    Raises:
+        ConnectionError: the connection failed, timed out, or the server
+            refused the handshake (``status_code`` and ``error_body`` say how).
+        TypeError: an unknown key in ``options``.
+    """
+    extra_headers, ws_options = split_websocket_options(options)
+    if timestamp:
+        url += "&t=" + _Timestamps().next()
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    host_header = parts.netloc.rpartition("@")[2]
+    resource = parts.path + ("?" + parts.query if parts.query else "")
+    handshake_headers, user_cookie = _split_cookie_header({**headers, **extra_headers})
+    jar_cookie = None
+    if http is not None:  # the jar holds cookies by http(s) URL
+        jar_cookie = http.build_request("GET", "http" + url[2:]).headers.get("cookie")
+    cookie = _merge_cookies(user_cookie, jar_cookie)
+    header_list = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in handshake_headers.items()]
+    if cookie is not None:
+        header_list.append((b"Cookie", cookie.encode("latin-1")))
+
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+    try:
+        with trio.fail_after(time_limit):
+            if secure:
+                stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl_context, https_compatible=True)
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+    except trio.TooSlowError as exc:
+        raise ConnectionError(f"connecting to {host_header} timed out") from exc
+    except OSError as exc:
+        raise ConnectionError(f"cannot connect to {host_header}: {exc!r}") from exc
+
+    guard = _GuardedNursery(nursery)
+    connection: trio_websocket.WebSocketConnection | None = None
+    try:
+        with trio.move_on_after(time_limit) as timer, guard.handshake_scope:
+            connection = await trio_websocket.wrap_client_stream(
+                guard,  # type: ignore[arg-type]  # it only needs start_soon
+                stream,
+                host_header,
+                resource,
+                extra_headers=header_list,
+                **ws_options,
+            )
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+        raise
+    if connection is None:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+        error = guard.error
+        if isinstance(error, trio_websocket.ConnectionRejected):
+            body = error.body or b""
+            raise ConnectionError(
+                f"Unexpected status code {error.status_code} in server response",
+                status_code=error.status_code,
+                error_body=_json_or_none(body),
+            ) from error
+        if timer.cancelled_caught:
+            raise ConnectionError(f"the websocket handshake with {host_header} timed out")
+        raise ConnectionError(f"the websocket handshake with {host_header} failed: {error!r}") from error
+    return WebSocketTransport(connection, stream, guard, time_limit)
