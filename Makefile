@@ -3,12 +3,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 JS_STAMP := tests/js/node_modules/.installed
+BROWSER_STAMP := tests/browser/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
+APP ?= examples.echo.app:app
 
 .PHONY: test check run install format lint typecheck imports pytest coverage docs bench clean
 
 test: install check
 
-install: $(STAMP) $(JS_STAMP)
+install: $(STAMP) $(JS_STAMP) $(BROWSER_STAMP) $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +22,17 @@ $(STAMP): pyproject.toml
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# playwright-core drives Debian's Chromium in tests/browser; it never downloads a browser.
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Only when it is missing; sudo only when not root.
+$(CHROMIUM):
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+	test -x $@
 
 check: format lint typecheck imports docs coverage
 
@@ -45,11 +59,11 @@ coverage:
 docs:
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
-run: install
-	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 examples.echo.app:app
+run: install  # make run APP=examples.chat.app:app serves another example (docs/examples.rst)
+	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 $(APP)
 
 bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) tests/js/node_modules .coverage docs/_build
+	rm -rf $(VENV) tests/js/node_modules tests/browser/node_modules tests/browser/artifacts .coverage docs/_build

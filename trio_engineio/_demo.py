@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trio_engineio._http import Receive, Scope, Send
 from trio_engineio.asgi import ASGIApp
 from trio_engineio.server import AsyncServer
 
@@ -40,7 +41,7 @@ PAGE = """<!doctype html>
 <script src="SCRIPT_SRC"></script>
 <script>
   const log = (line) => { document.getElementById("log").textContent += line + "\\n"; };
-  const socket = new eio.Socket(location.origin);
+  const socket = eio(location.origin);
   const show = () => { document.getElementById("transport").textContent = socket.transport.name; };
   socket.on("open", () => { show(); log("connected"); });
   socket.on("upgrade", show);
@@ -62,7 +63,7 @@ async def _echo(sid: str, data: Any) -> None:
     await eio.send(sid, data)
 
 
-async def _page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _page(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     if scope["path"] == "/engine.io.min.js" and _local_bundle is not None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import gzip
 import sys
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from trio_engineio.exceptions import ContentTooLongError
 
 __all__ = [
+    "ASGIApplication",
     "Headers",
+    "Message",
     "Receive",
+    "Scope",
     "Send",
     "build_environ",
     "choose_encoding",
@@ -25,12 +28,16 @@ __all__ = [
     "send_response",
 ]
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+# The ASGI callables, typed as Starlette, Quart and hypercorn type them, so their apps fit.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 
-def build_environ(scope: dict[str, Any]) -> dict[str, Any]:
+def build_environ(scope: Scope) -> dict[str, Any]:
     """A python-engineio style WSGI environ for an ASGI scope.
 
     Unlike python-engineio, ``REMOTE_ADDR``/``REMOTE_PORT`` come from the
@@ -117,7 +124,7 @@ def compress(body: bytes, coding: str) -> bytes:
     return zlib.compress(body)
 
 
-async def read_body(receive: Receive, limit: int, first: dict[str, Any] | None = None) -> bytes | None:
+async def read_body(receive: Receive, limit: int, first: Message | None = None) -> bytes | None:
     """Read an HTTP request body, counting the bytes actually received.
 
     Args:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from trio_engineio._http import Receive
 from trio_engineio.exceptions import CloseReason, SocketIsClosedError
 from trio_engineio.protocol import (
     Event,
@@ -121,6 +122,13 @@ class Session:
             with self._scope:
                 await self._run(task_status)
         finally:
+            # Wake every send still waiting for room in the outbound buffer: nothing will
+            # drain it any more (without this, such a send hung forever).
+            self._outbound_receive.close()
+            # When cancel() (shutdown after close_timeout) interrupts _run, its own
+            # _stop_transports() call is skipped: the request tasks (a pending GET, the
+            # websocket or probe reader) live outside this session and would wait forever.
+            self._stop_transports()
             self.disconnect_handled.set()
             self.finished.set()
             self.server._forget(self)
@@ -283,6 +291,10 @@ class Session:
         self._queued += 1
         try:
             await self._outbound_send.send(packet)
+        except trio.BrokenResourceError as exc:
+            # The session ended while this send waited for room (see run()).
+            self._queued -= 1
+            raise SocketIsClosedError(f"session {self.sid} closed before the packet could be queued") from exc
         except BaseException:
             self._queued -= 1
             raise
@@ -306,7 +318,7 @@ class Session:
 
     # -- polling -------------------------------------------------------------
 
-    async def handle_get(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> PollOutcome:
+    async def handle_get(self, receive: Receive) -> PollOutcome:
         """Serve a polling GET: wait for packets, or for the client to leave."""
         decision, events = self.machine.begin_get()
         if decision is PollDecision.REJECT:
@@ -429,7 +441,7 @@ class Session:
                 self._write_done.unpark_all()
 
 
-async def _cancel_on_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]], scope: trio.CancelScope) -> None:
+async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
     """Cancel ``scope`` when the HTTP client disconnects (so a waiting GET takes nothing)."""
     while True:
         message = await receive()

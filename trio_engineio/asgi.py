@@ -14,12 +14,11 @@ from typing import Any
 
 import trio
 
-from trio_engineio._http import Receive, Send, send_response
+from trio_engineio._http import ASGIApplication, Message, Receive, Scope, Send, send_response
 from trio_engineio.server import AsyncServer
 
 __all__ = ["ASGIApp", "get_static_file"]
 
-ASGIApplication = Callable[[dict[str, Any], Receive, Send], Any]
 
 _CONTENT_TYPES = {
     "css": "text/css",
@@ -61,7 +60,9 @@ def get_static_file(path: str, static_files: dict[str, Any]) -> dict[str, str] |
         while remaining:
             remaining, last = remaining.rsplit("/", 1)
             extra_path = "/" + last + extra_path
-            if remaining in static_files:
+            # The "" key names the directory index file; it is not a URL prefix
+            # (python-engineio matches it as one, so "/" + index shadowed "/" mappings).
+            if remaining in static_files and remaining != "":
                 entry = static_files[remaining]
                 break
             if remaining + "/" in static_files:
@@ -129,7 +130,7 @@ class ASGIApp:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point."""
         kind = scope["type"]
         if kind == "lifespan":
@@ -161,7 +162,7 @@ class ASGIApp:
         """Answer 404."""
         await send_response(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
 
-    async def lifespan(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the server's nursery for the application's lifetime.
 
         Startup opens it, then runs ``on_startup``; shutdown runs ``on_shutdown``,
@@ -201,11 +202,11 @@ class ASGIApp:
 class _OtherAppLifespan:
     """Runs ``other_asgi_app``'s lifespan beside ours and relays each event to it."""
 
-    def __init__(self, app: ASGIApplication, scope: dict[str, Any]) -> None:
+    def __init__(self, app: ASGIApplication, scope: Scope) -> None:
         self._app = app
         self._scope = scope
-        self._to_app, self._app_receive = trio.open_memory_channel[dict[str, Any]](1)
-        self._app_send, self._from_app = trio.open_memory_channel[dict[str, Any]](1)
+        self._to_app, self._app_receive = trio.open_memory_channel[Message](1)
+        self._app_send, self._from_app = trio.open_memory_channel[Message](1)
 
     async def run(self) -> None:
         async with self._app_send:
@@ -213,7 +214,7 @@ class _OtherAppLifespan:
             with contextlib.suppress(Exception):
                 await self._app(self._scope, self._app_receive.receive, self._app_send.send)
 
-    async def forward(self, message: dict[str, Any]) -> str | None:
+    async def forward(self, message: Message) -> str | None:
         """Relay one event; return the other app's failure message, or ``None``."""
         try:
             await self._to_app.send(message)
@@ -233,7 +234,7 @@ async def _call(hook: Callable[[], Any] | None) -> None:
         await result
 
 
-def _app_path(scope: dict[str, Any]) -> str:
+def _app_path(scope: Scope) -> str:
     """The path below the mount point: ASGI servers may or may not strip ``root_path``."""
     path: str = scope.get("path", "/")
     root_path: str = scope.get("root_path", "")

@@ -24,6 +24,7 @@ from trio_engineio._concurrency import BackgroundTask, Queue, start_background_t
 from trio_engineio._http import (
     Headers,
     Receive,
+    Scope,
     Send,
     build_environ,
     choose_encoding,
@@ -478,7 +479,7 @@ class AsyncServer:
 
     # -- requests --------------------------------------------------------------------
 
-    async def handle_request(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI ``http`` or ``websocket`` request for Engine.IO.
 
         Nothing a client sends makes this raise: bad requests are answered with
@@ -594,7 +595,7 @@ class AsyncServer:
         headers += self._cors_headers(environ)
         await send_response(send, 200, headers, body)
 
-    async def _handle_http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         environ = build_environ(scope)
         method = environ["REQUEST_METHOD"]
         if self._origin_refused(environ):
@@ -714,7 +715,7 @@ class AsyncServer:
 
     # -- websocket -------------------------------------------------------------------
 
-    async def _refuse_websocket(self, scope: dict[str, Any], send: Send, status: int, body: bytes) -> None:
+    async def _refuse_websocket(self, scope: Scope, send: Send, status: int, body: bytes) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
             await send(
                 {
@@ -727,7 +728,7 @@ class AsyncServer:
         else:
             await send({"type": "websocket.close", "code": 1008})
 
-    async def _handle_websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def _handle_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         environ = build_environ(scope)
         message = await receive()
         if message["type"] != "websocket.connect":

@@ -1,7 +1,7 @@
 """The echo demo: a page using the official JS engine.io-client echoes what you type.
 
-Run it with ``make run`` (or ``hypercorn --worker-class trio examples.echo.app:app``)
-and open http://127.0.0.1:8000.
+Run it from the repository root with ``make run`` (or ``trio-engineio serve examples.echo.app:app``,
+or ``hypercorn --worker-class trio examples.echo.app:app``) and open http://127.0.0.1:8000.
 """
 
 from __future__ import annotations
@@ -11,19 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import trio_engineio
+from examples.common import page_static_files
 
-HERE = Path(__file__).parent
-CLIENT_BUNDLE = HERE.parent.parent / "tests" / "js" / "node_modules" / "engine.io-client" / "dist" / "engine.io.min.js"
+HERE = Path(__file__).resolve().parent
 
 logging.basicConfig(level=logging.INFO)
 eio = trio_engineio.AsyncServer(async_mode="asgi", logger=True)
-app = trio_engineio.ASGIApp(
-    eio,
-    static_files={
-        "/": str(HERE / "index.html"),
-        "/engine.io.min.js": {"filename": str(CLIENT_BUNDLE), "content_type": "application/javascript"},
-    },
-)
+app = trio_engineio.ASGIApp(eio, static_files=page_static_files(HERE / "index.html"))
 
 
 @eio.on("connect")
