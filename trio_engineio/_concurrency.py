@@ -53,8 +53,10 @@ class BackgroundTask:
 
     @property
     def cancelled(self) -> bool:
-        """Whether the task ended because :meth:`cancel` was called."""
-        return self._scope.cancelled_caught
+        """Whether the task ended by cancellation (:meth:`cancel`, or the server shutting down)."""
+        # Not just cancelled_caught: when shutdown cancels the task and the server's
+        # nursery in the same instant, the outer scope is the one that catches it.
+        return self._scope.cancelled_caught or (self._done.is_set() and self._outcome is None)
 
     async def wait(self) -> Any:
         """Wait for the task; return its result or raise its exception."""

@@ -61,6 +61,8 @@ WebSocketWriter = Callable[[str | bytes], Awaitable[None]]
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 _logger = logging.getLogger("trio_engineio.server")
+_CLIENT_CLOSE_GRACE = 1.0
+"""Seconds a client that sent CLOSE has to close its websocket before the server does."""
 
 
 class PollOutcome:
@@ -165,7 +167,16 @@ class Session:
             self._get_release = [_CLOSE] if self.machine.close_reason is not CloseReason.CLIENT_DISCONNECT else [_NOOP]
             self._get_scope.cancel()
         if self._ws_reader_scope is not None:
-            self._ws_reader_scope.cancel()
+            if self.machine.close_reason is CloseReason.CLIENT_DISCONNECT:
+                # The client said goodbye and is closing the websocket itself: let the reader
+                # see that (then it sends no close) rather than race it. Crossing closes crash
+                # hypercorn's trio worker (its unlocked send_eof meets the reply to the
+                # client's close frame). A client that never closes is cut off after a second.
+                deadline = trio.current_time() + _CLIENT_CLOSE_GRACE
+                if deadline < self._ws_reader_scope.deadline:
+                    self._ws_reader_scope.deadline = deadline
+            else:
+                self._ws_reader_scope.cancel()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
 

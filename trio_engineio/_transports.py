@@ -8,6 +8,11 @@ original kept as ``__cause__``.
 
 Both transports only move bytes and decode packets; what the packets mean is
 the business of :class:`~trio_engineio.protocol.client_session.ClientSession`.
+
+Websockets come from a :class:`WebSocketConnector` (the client's
+``websocket_connector``): :class:`TrioWebSocketConnector` by default, or any
+object that returns a :class:`ClientWebSocket`, such as the in-memory one of
+:mod:`trio_engineio.testing`.
 """
 
 from __future__ import annotations
@@ -18,30 +23,31 @@ import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 import trio
 import trio_websocket
 
-from trio_engineio.exceptions import ConnectionError, EngineIOError
+from trio_engineio.exceptions import ConnectionError, EngineIOError, WebSocketClosedError
 from trio_engineio.protocol.handshake import Transport
 from trio_engineio.protocol.packet import Packet
 from trio_engineio.protocol.payload import decode_payload_bytes
 
 __all__ = [
+    "ClientWebSocket",
     "PollingTransport",
+    "TrioWebSocketConnector",
+    "WebSocketConnector",
     "WebSocketTransport",
     "connect_websocket",
     "engineio_url",
     "make_ssl_context",
     "split_websocket_options",
+    "timestamped",
+    "websocket_handshake_headers",
 ]
-
-# websocket close codes that mean "the server ended the connection on purpose"
-# (normal closure, going away, and a close frame with no status at all).
-_ORDERLY_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
 _WEBSOCKET_OPTIONS = frozenset({"subprotocols", "message_queue_size", "max_message_size", "receive_buffer_size"})
 # trio-websocket's own default (1 MiB) is below what engine.io servers send by default.
@@ -257,18 +263,143 @@ class PollingTransport:
             )
 
 
-class WebSocketClosedError(ConnectionError):
-    """The websocket closed; ``orderly`` tells a deliberate close by the server from a failure.
+class ClientWebSocket(Protocol):
+    """The websocket an :class:`~trio_engineio.AsyncClient` talks through.
 
-    Attributes:
-        code: the websocket close code, if a close frame was received.
-        orderly: whether the server closed it on purpose (codes 1000, 1001, 1005).
+    A :class:`WebSocketConnector` returns one. Each call carries one whole
+    websocket message; text frames are ``str`` and binary frames ``bytes``.
+    The client never calls :meth:`send` from two tasks at once, nor :meth:`receive`.
     """
 
-    def __init__(self, message: str, *, code: int | None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.orderly = code in _ORDERLY_CLOSE_CODES
+    async def send(self, frame: str | bytes) -> None:
+        """Send one message: a text frame for ``str``, binary for ``bytes``.
+
+        Raises:
+            ~trio_engineio.exceptions.WebSocketClosedError: the websocket is closed.
+        """
+        ...
+
+    async def receive(self) -> str | bytes:
+        """Receive the next message.
+
+        Raises:
+            ~trio_engineio.exceptions.WebSocketClosedError: the websocket is closed
+                (``orderly`` when the server closed it with a normal close code).
+        """
+        ...
+
+    async def aclose(self, *, polite: bool = True) -> None:
+        """Close the websocket and release what it holds; idempotent, and safe when cancelled.
+
+        Args:
+            polite: run the websocket close handshake first (bounded by the
+                connector's ``time_limit``); ``False`` closes at once.
+        """
+        ...
+
+
+class WebSocketConnector(Protocol):
+    """Where an :class:`~trio_engineio.AsyncClient`'s websockets come from (its ``websocket_connector``).
+
+    What ``transport=`` is to ``httpx.AsyncClient``: the client keeps the
+    protocol, the connector only opens websockets. The default runs
+    trio-websocket over TCP or TLS; :func:`trio_engineio.testing.open_client`
+    uses :class:`trio_engineio.testing.InMemoryWebSocketConnector`, which
+    reaches an ASGI app in memory.
+
+    Example::
+
+        class Recording:
+            def __init__(self, inner):
+                self.inner, self.urls = inner, []
+
+            async def connect(self, nursery, url, *, headers, time_limit):
+                self.urls.append(url)
+                return await self.inner.connect(nursery, url, headers=headers, time_limit=time_limit)
+    """
+
+    async def connect(
+        self, nursery: trio.Nursery, url: str, *, headers: Mapping[str, str], time_limit: float
+    ) -> ClientWebSocket:
+        """Open a websocket and complete its handshake.
+
+        Args:
+            nursery: where the websocket's background tasks may run; it
+                outlives the websocket (it is the connection's nursery).
+            url: the ``ws://`` or ``wss://`` URL, query string included.
+            headers: the handshake headers (the caller's, ``websocket_extra_options``'
+                ``headers``, and a ``Cookie`` merged with the client's cookie jar).
+            time_limit: the client's ``request_timeout``: bound each step of
+                the handshake, and a polite close, by it.
+
+        Returns:
+            The open websocket; the client always closes it (:meth:`ClientWebSocket.aclose`).
+
+        Raises:
+            ~trio_engineio.exceptions.ConnectionError: the websocket could not be
+                opened, timed out, or was refused (``status_code`` and ``error_body``
+                then tell how).
+        """
+        ...
+
+
+class TrioWebSocketConnector:
+    """The default :class:`WebSocketConnector`: trio-websocket over TCP or TLS (see :func:`connect_websocket`).
+
+    Args:
+        ssl_context: the TLS context for ``wss``.
+        options: trio-websocket's options from ``websocket_extra_options``
+            (``headers`` in it are ignored: the client merges them).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext, options: Mapping[str, Any]) -> None:
+        self._ssl_context = ssl_context
+        self._options = {key: value for key, value in options.items() if key != "headers"}
+
+    async def connect(
+        self, nursery: trio.Nursery, url: str, *, headers: Mapping[str, str], time_limit: float
+    ) -> WebSocketTransport:
+        """Open the websocket; see :meth:`WebSocketConnector.connect`."""
+        return await connect_websocket(
+            nursery,
+            url,
+            headers=headers,
+            http=None,
+            ssl_context=self._ssl_context,
+            time_limit=time_limit,
+            options=self._options,
+            timestamp=False,
+        )
+
+
+def timestamped(url: str) -> str:
+    """``url`` with a cache-busting ``t`` parameter added (its query string must not be empty)."""
+    return url + "&t=" + _Timestamps().next()
+
+
+def websocket_handshake_headers(
+    url: str, headers: Mapping[str, str], http: httpx.AsyncClient | None, options: Mapping[str, Any]
+) -> dict[str, str]:
+    """The headers of a websocket handshake.
+
+    Args:
+        url: the ``ws://`` or ``wss://`` URL.
+        headers: the caller's headers.
+        http: the HTTP client whose cookie jar holds cookies for the URL, if any.
+        options: ``websocket_extra_options``; its ``headers`` go over ``headers``.
+
+    Returns:
+        The headers, with one ``Cookie`` header merging the caller's and the jar's.
+    """
+    extra_headers, _ = split_websocket_options(options)
+    merged, user_cookie = _split_cookie_header({**headers, **extra_headers})
+    jar_cookie = None
+    if http is not None:  # the jar holds cookies by http(s) URL
+        jar_cookie = http.build_request("GET", "http" + url[2:]).headers.get("cookie")
+    cookie = _merge_cookies(user_cookie, jar_cookie)
+    if cookie is not None:
+        merged["Cookie"] = cookie
+    return merged
 
 
 class _GuardedNursery:
@@ -276,20 +407,23 @@ class _GuardedNursery:
 
     trio-websocket reports a refused handshake by raising from its reader task;
     the error is caught here, kept, and the handshake waiting for it is woken
-    by cancelling ``handshake_scope``.
+    by cancelling ``handshake_scope``. ``tasks_scope`` holds the reader task, so
+    that closing the websocket can end it (see :meth:`WebSocketTransport.aclose`).
     """
 
     def __init__(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self.error: BaseException | None = None
         self.handshake_scope = trio.CancelScope()
+        self.tasks_scope = trio.CancelScope()
 
     def start_soon(self, async_fn: Callable[[], Awaitable[object]], *args: object, name: object = None) -> None:
         self._nursery.start_soon(self._guard, async_fn, name=name)
 
     async def _guard(self, async_fn: Callable[[], Awaitable[object]]) -> None:
         try:
-            await async_fn()
+            with self.tasks_scope:
+                await async_fn()
         except Exception as exc:
             self.error = exc
         finally:
@@ -363,6 +497,10 @@ class WebSocketTransport:
                 ):
                     await self._connection.aclose()
             await self._stream.aclose()
+            # trio-websocket's reader task does not notice the closed stream while it waits
+            # for room in its message queue (the application stopped reading): end it here,
+            # or the connection's nursery would wait for it forever.
+            self._guard.tasks_scope.cancel()
 
 
 def split_websocket_options(options: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -422,23 +560,17 @@ async def connect_websocket(
             refused the handshake (``status_code`` and ``error_body`` say how).
         TypeError: an unknown key in ``options``.
     """
-    extra_headers, ws_options = split_websocket_options(options)
+    _, ws_options = split_websocket_options(options)
     if timestamp:
-        url += "&t=" + _Timestamps().next()
+        url = timestamped(url)
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
     host_header = parts.netloc.rpartition("@")[2]
     resource = parts.path + ("?" + parts.query if parts.query else "")
-    handshake_headers, user_cookie = _split_cookie_header({**headers, **extra_headers})
-    jar_cookie = None
-    if http is not None:  # the jar holds cookies by http(s) URL
-        jar_cookie = http.build_request("GET", "http" + url[2:]).headers.get("cookie")
-    cookie = _merge_cookies(user_cookie, jar_cookie)
+    handshake_headers = websocket_handshake_headers(url, headers, http, options)
     header_list = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in handshake_headers.items()]
-    if cookie is not None:
-        header_list.append((b"Cookie", cookie.encode("latin-1")))
 
     stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     try:

@@ -32,13 +32,15 @@ import trio
 from trio_engineio._concurrency import BackgroundTask, Queue
 from trio_engineio._concurrency import start_background_task as _start_background_task
 from trio_engineio._transports import (
+    ClientWebSocket,
     PollingTransport,
-    WebSocketClosedError,
-    WebSocketTransport,
-    connect_websocket,
+    TrioWebSocketConnector,
+    WebSocketConnector,
     engineio_url,
     make_ssl_context,
     split_websocket_options,
+    timestamped,
+    websocket_handshake_headers,
 )
 from trio_engineio.exceptions import (
     CloseReason,
@@ -46,6 +48,7 @@ from trio_engineio.exceptions import (
     EngineIOError,
     QueueEmpty,
     SocketIsClosedError,
+    WebSocketClosedError,
 )
 from trio_engineio.protocol.client_session import (
     ClientEvent,
@@ -57,7 +60,7 @@ from trio_engineio.protocol.handshake import Transport
 from trio_engineio.protocol.packet import decode_frame, encode_frame
 from trio_engineio.protocol.server_session import MessageReceived, SessionClosed, UpgradeAbandoned
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "ClientWebSocket", "WebSocketConnector"]
 
 default_logger = logging.getLogger("trio_engineio.client")
 
@@ -103,6 +106,14 @@ class AsyncClient:
             ``message_queue_size``, ``max_message_size`` (16 MiB by default),
             ``receive_buffer_size``); another key is a ``TypeError``.
         timestamp_requests: add a cache-busting ``t`` parameter to each request.
+        websocket_connector: where the client's websockets come from, as
+            ``transport=`` is for ``httpx.AsyncClient`` (an addition to
+            python-engineio's API): a :class:`~trio_engineio.client.WebSocketConnector`.
+            By default trio-websocket over TCP or TLS. With a connector of
+            your own, ``ssl_verify`` and the trio-websocket options of
+            ``websocket_extra_options`` are not used (its ``headers`` are).
+            :func:`trio_engineio.testing.open_client` gives the client one
+            that reaches an ASGI app in memory.
 
     Example::
 
@@ -135,6 +146,8 @@ class AsyncClient:
         handle_sigint: bool = True,
         websocket_extra_options: Mapping[str, Any] | None = None,
         timestamp_requests: bool = True,
+        *,
+        websocket_connector: WebSocketConnector | None = None,
     ) -> None:
         self.handlers: dict[str, Callable[..., Any]] = {}
         self.state = "disconnected"
@@ -144,6 +157,7 @@ class AsyncClient:
         self.timestamp_requests = timestamp_requests
         self.websocket_extra_options: dict[str, Any] = dict(websocket_extra_options or {})
         split_websocket_options(self.websocket_extra_options)  # a wrong key fails here, not mid-upgrade
+        self.websocket_connector = websocket_connector
         self._json: Any = json if json is not None else _stdlib_json
         if isinstance(logger, logging.Logger):
             self.logger = logger
@@ -628,8 +642,8 @@ class _Connection:
         self.http = http
         self.session = ClientSession(transports[0])
         self.polling: PollingTransport | None = None
-        self.websocket: WebSocketTransport | None = None
-        self.probe: WebSocketTransport | None = None
+        self.websocket: ClientWebSocket | None = None
+        self.probe: ClientWebSocket | None = None
         self.own_tasks: set[trio.lowlevel.Task] = set()
         self.done = trio.Event()
         self._io_nursery: trio.Nursery | None = None
@@ -801,24 +815,21 @@ class _Connection:
                 events += self.session.receive_packet(packet, now())
             await self._deliver(self._process(events))
 
-    async def _receive_first_frame(self, websocket: WebSocketTransport) -> str | bytes:
+    async def _receive_first_frame(self, websocket: ClientWebSocket) -> str | bytes:
         with trio.move_on_after(self.client.request_timeout):
             return await websocket.receive()
         raise ConnectionError("no OPEN packet from the server in time")
 
-    async def _open_websocket(self, url: str) -> WebSocketTransport:
+    async def _open_websocket(self, url: str) -> ClientWebSocket:
         assert self._socket_nursery is not None
         client = self.client
-        return await connect_websocket(
-            self._socket_nursery,
-            url,
-            headers=self.headers,
-            http=self.http,
-            ssl_context=make_ssl_context(client.ssl_verify),
-            time_limit=client.request_timeout,
-            options=client.websocket_extra_options,
-            timestamp=client.timestamp_requests,
-        )
+        connector = client.websocket_connector
+        if connector is None:
+            connector = TrioWebSocketConnector(make_ssl_context(client.ssl_verify), client.websocket_extra_options)
+        if client.timestamp_requests:
+            url = timestamped(url)
+        headers = websocket_handshake_headers(url, self.headers, self.http, client.websocket_extra_options)
+        return await connector.connect(self._socket_nursery, url, headers=headers, time_limit=client.request_timeout)
 
     def _start_io_tasks(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._watchdog)
@@ -910,7 +921,7 @@ class _Connection:
             await self._deliver(self._process(events))
             self._process(session.end_get())
 
-    async def _read_websocket(self, websocket: WebSocketTransport) -> None:
+    async def _read_websocket(self, websocket: ClientWebSocket) -> None:
         session = self.session
         while not session.is_closed:
             try:

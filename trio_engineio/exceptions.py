@@ -25,6 +25,7 @@ __all__ = [
     "RemoteProtocolError",
     "SocketIsClosedError",
     "UnknownPacketError",
+    "WebSocketClosedError",
 ]
 
 
@@ -131,3 +132,33 @@ class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public n
         super().__init__(message)
         self.status_code = status_code
         self.error_body = error_body
+
+
+class WebSocketClosedError(ConnectionError):
+    """A client's websocket closed; ``orderly`` tells a deliberate close by the server from a failure.
+
+    :class:`~trio_engineio.AsyncClient`'s websocket transports raise it (see
+    :class:`~trio_engineio.client.ClientWebSocket`); the client reports an orderly
+    close as ``SERVER_DISCONNECT`` and any other as ``TRANSPORT_ERROR``.
+
+    Args:
+        message: what happened.
+        code: the websocket close code, if a close frame was received.
+
+    Attributes:
+        code: the websocket close code, if a close frame was received.
+        orderly: whether the server closed it on purpose (codes 1000, 1001, 1005).
+
+    Example::
+
+        raise WebSocketClosedError("the websocket closed with code 1000", code=1000)
+    """
+
+    ORDERLY_CLOSE_CODES = frozenset({1000, 1001, 1005})
+    """Close codes that mean "the server ended the connection on purpose" (normal closure,
+    going away, and a close frame with no status at all)."""
+
+    def __init__(self, message: str, *, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.orderly = code in self.ORDERLY_CLOSE_CODES

@@ -5,8 +5,9 @@ Enable it with one line in your ``conftest.py``::
     pytest_plugins = ["trio_engineio.pytest_plugin"]
 
 then define an ``asgi_app`` fixture returning your application, and ask for
-``engineio_url`` (real hypercorn on 127.0.0.1 port 0) or ``engineio_http``
-(in memory)::
+``engineio_url`` (real hypercorn on 127.0.0.1 port 0), ``engineio_http`` (an
+httpx client, in memory) or ``engineio_client`` (an
+:class:`~trio_engineio.AsyncClient`, in memory)::
 
     @pytest.fixture
     def asgi_app():
@@ -29,9 +30,10 @@ from typing import Any
 import httpx
 import pytest
 
-from trio_engineio.testing import open_http_client, open_lifespan, serve_hypercorn
+from trio_engineio.client import AsyncClient
+from trio_engineio.testing import open_client, open_http_client, open_lifespan, serve_hypercorn
 
-__all__ = ["engineio_http", "engineio_url"]
+__all__ = ["engineio_client", "engineio_http", "engineio_url"]
 
 
 @pytest.fixture
@@ -48,4 +50,16 @@ async def engineio_http(asgi_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     Safe with ``autojump_clock``: no sockets are involved.
     """
     async with open_lifespan(asgi_app), open_http_client(asgi_app) as client:
+        yield client
+
+
+@pytest.fixture
+async def engineio_client(asgi_app: Any) -> AsyncIterator[AsyncClient]:
+    """Run the ``asgi_app`` fixture's lifespan and yield an :class:`~trio_engineio.AsyncClient` wired to it in memory.
+
+    The client is not connected yet: ``await engineio_client.connect(trio_engineio.testing.BASE_URL)``.
+    It is closed, then the app's lifespan shut down, after the test. Safe with
+    ``autojump_clock``: no sockets are involved (see :func:`trio_engineio.testing.open_client`).
+    """
+    async with open_lifespan(asgi_app), open_client(asgi_app) as client:
         yield client

@@ -74,6 +74,8 @@ _NOT_RUNNING = (
     "or run it inside a Trio program with `async with server:`"
 )
 _TEXT_PLAIN = (b"content-type", b"text/plain; charset=UTF-8")
+_PEER_CLOSED = 0
+"""Not a websocket close code: the peer closed the websocket (or it broke); send no close."""
 _NO_STORE = (b"cache-control", b"no-store")
 
 
@@ -765,9 +767,10 @@ class AsyncServer:
             await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
             with trio.CancelScope() as reader_scope:
                 new_session.attach_websocket(write, reader_scope)
-                close_code = await self._read_websocket(new_session, receive, write, probing=False) or 1000
+                code = await self._read_websocket(new_session, receive, write, probing=False)
+                close_code = 1000 if code is None else code
         except SocketIsClosedError:
-            close_code = 1006
+            close_code = _PEER_CLOSED
         finally:
             await new_session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
         await _close_websocket(send, close_code)
@@ -782,17 +785,17 @@ class AsyncServer:
             try:
                 result = await self._read_websocket(session, receive, write, probing=True)
             except SocketIsClosedError:
-                result = 1006
+                result = _PEER_CLOSED
             finally:
                 if result is not None:
                     session.end_probe()
-        close_code = result or 1000
+        close_code = 1000 if result is None else result
         if result is None:  # upgraded
-            close_code = 1000
             with trio.CancelScope() as reader_scope:
                 session.attach_websocket(write, reader_scope)
                 try:
-                    close_code = await self._read_websocket(session, receive, write, probing=False) or 1000
+                    code = await self._read_websocket(session, receive, write, probing=False)
+                    close_code = 1000 if code is None else code
                 finally:
                     await session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
         await _close_websocket(send, close_code)
@@ -809,7 +812,7 @@ class AsyncServer:
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
-                return 1000  # websocket.disconnect
+                return _PEER_CLOSED  # websocket.disconnect
             frame: str | bytes | None = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
@@ -862,5 +865,9 @@ def _websocket_writer(send: Send) -> WebSocketWriter:
 
 
 async def _close_websocket(send: Send, code: int) -> None:
+    if code == _PEER_CLOSED:
+        # The socket is gone: a close now is pointless, and hypercorn's trio worker can crash
+        # on it (its connection close races the reply to the client's close frame).
+        return
     with contextlib.suppress(Exception):
         await send({"type": "websocket.close", "code": code})

@@ -16,7 +16,9 @@ States and the triggers that move between them are one table,
     any state but CLOSED ──finish──▶ CLOSED
 
 ``CLOSING`` exists for a close the server starts: the CLOSE packet still has to
-reach the client behind the packets already queued.
+reach the client behind the packets already queued. A session closed while
+``UPGRADING`` still takes the client's UPGRADE packet in ``CLOSING`` (only the
+transport changes), so that the CLOSE reaches the client on its websocket.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ class ServerSession:
         self._get_pending = False
         self._post_pending = False
         self._to_send: list[Packet] = []
+        self._upgrade_while_closing = False
 
     # -- state ---------------------------------------------------------------
 
@@ -225,6 +228,19 @@ class ServerSession:
             The events for the application and the transport layer.
         """
         if self.is_closed:
+            if (
+                self._upgrade_while_closing
+                and self.state is SessionState.CLOSING
+                and via is not self.transport
+                and packet.type is PacketType.UPGRADE
+            ):
+                # The server closed the session after answering the probe: the client
+                # completes the upgrade regardless and stops polling, so the CLOSE packet
+                # must go on the websocket (as the reference server does), not wait for a
+                # GET that never comes (it used to, until close_timeout).
+                self._upgrade_while_closing = False
+                self.transport = Transport.WEBSOCKET
+                return [UpgradeCompleted()]
             return []
         if via is not self.transport and (self.state is SessionState.PROBING or self.state is SessionState.UPGRADING):
             return self._receive_on_probe(packet, now)
@@ -363,6 +379,7 @@ class ServerSession:
         """
         if self.is_closed:
             return []
+        self._upgrade_while_closing = reason is CloseReason.SERVER_DISCONNECT and self.state is SessionState.UPGRADING
         self.close_reason = reason
         self.close_detail = detail
         self._pong_deadline = None

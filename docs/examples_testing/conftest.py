@@ -1,0 +1,11 @@
+import pytest
+from echo_app import create_app
+
+from trio_engineio import ASGIApp
+
+pytest_plugins = ["trio_engineio.pytest_plugin"]
+
+
+@pytest.fixture
+def asgi_app() -> ASGIApp:
+    return create_app()
