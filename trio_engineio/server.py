@@ -517,9 +517,11 @@ class AsyncServer:
         if callable(allowed):
             origin = environ.get("HTTP_ORIGIN")
             try:
-                accepted = allowed(origin, environ)
-            except TypeError:
-                accepted = allowed(origin)
+                # Arity decides, not a TypeError retry: that would call it twice and hide its own bugs.
+                accepted = allowed(origin, environ) if _accepts_two_arguments(allowed) else allowed(origin)
+            except Exception:
+                self.logger.exception("cors_allowed_origins callable raised; refusing origin %r", origin)
+                accepted = False
             return [origin] if accepted and origin else []
         origins = list(allowed)
         return None if "*" in origins else origins
