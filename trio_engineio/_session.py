@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import json as stdlib_json
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,6 @@ WebSocketWriter = Callable[[str | bytes], Awaitable[None]]
 
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
-_logger = logging.getLogger("trio_engineio.server")
 _CLIENT_CLOSE_GRACE = 1.0
 """Seconds a client that sent CLOSE has to close its websocket before the server does."""
 
@@ -95,6 +93,9 @@ class Session:
         # Packets accepted and not yet written: in the channel, in _carry, or in a writer's hands.
         self._queued = 0
         self._carry: collections.deque[Packet] = collections.deque()
+        # Packets past the channel's bound: control packets, and sends during an upgrade.
+        self._overflow: collections.deque[Packet] = collections.deque()
+        self._overflow_drained = trio.lowlevel.ParkingLot()
         self._ws_write: WebSocketWriter | None = None
         self._ws_reader_scope: trio.CancelScope | None = None
         self._writing = False
@@ -127,6 +128,8 @@ class Session:
             # Wake every send still waiting for room in the outbound buffer: nothing will
             # drain it any more (without this, such a send hung forever).
             self._outbound_receive.close()
+            self._overflow.clear()
+            self._overflow_drained.unpark_all()
             # When cancel() (shutdown after close_timeout) interrupts _run, its own
             # _stop_transports() call is skipped: the request tasks (a pending GET, the
             # websocket or probe reader) live outside this session and would wait forever.
@@ -191,7 +194,8 @@ class Session:
             self._close_delivered.set()
             # Wake a pending GET now: a client close gets NOOP, an error gets CLOSE.
             self._stop_transports()
-        log = _logger.info if event.reason is not CloseReason.TRANSPORT_ERROR else _logger.warning
+        logger = self.server.logger
+        log = logger.info if event.reason is not CloseReason.TRANSPORT_ERROR else logger.warning
         log("session %s closed: %s%s", self.sid, event.reason.value, f" ({event.detail})" if event.detail else "")
         self._closed.set()
 
@@ -208,12 +212,20 @@ class Session:
             elif type(event) is UpgradeCompleted:
                 self._on_upgraded()
             elif type(event) is UpgradeAbandoned:
-                _logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
+                self.server.logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
                 if self._probe_scope is not None:
                     self._probe_scope.cancel()
             elif type(event) is UpgradeProbed:  # pragma: no branch
                 # The probe's reply is written by the probe's reader (see probe()).
                 self._release_get([_NOOP])
+                # Until UPGRADE nothing drains the buffer, and the client sends UPGRADE only once
+                # its POST is answered, which may wait on a send parked for room: take the
+                # buffer's packets (and with them the parked sends) aside, keeping their order.
+                while True:
+                    try:
+                        self._carry.append(self._outbound_receive.receive_nowait())
+                    except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
+                        break
         return closed
 
     async def _deliver_message(self, data: str | bytes) -> None:
@@ -319,6 +331,18 @@ class Session:
             return
         self._queued += 1
         try:
+            if self._overflow and not self._upgrading:
+                # Wait for the overflow to drain first, so this packet stays behind it.
+                while self._overflow:
+                    await self._overflow_drained.park()
+            if self._overflow or (self._upgrading and self._channel_full()):
+                # During an upgrade GETs answer NOOP and nothing drains the buffer until the
+                # client's UPGRADE, which waits for its POST, which may be waiting on this
+                # send: waiting here would deadlock the upgrade. The excess is bounded by what
+                # the application sends within upgrade_timeout.
+                self._overflow.append(packet)
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return
             await self._outbound_send.send(packet)
         except trio.BrokenResourceError as exc:
             # The session ended while this send waited for room (see run()).
@@ -328,22 +352,40 @@ class Session:
             self._queued -= 1
             raise
 
+    @property
+    def _upgrading(self) -> bool:
+        state = self.machine.state
+        return state is SessionState.PROBING or state is SessionState.UPGRADING
+
+    def _channel_full(self) -> bool:
+        statistics = self._outbound_send.statistics()
+        return statistics.current_buffer_used >= statistics.max_buffer_size
+
     def _enqueue_nowait(self, packet: Packet) -> None:
-        """Queue a control packet without waiting; if the buffer is full it waits in a task of its own."""
+        """Queue a control packet (PING, CLOSE) without waiting: past a full buffer it overflows."""
         self._queued += 1
+        if self._overflow:
+            self._overflow.append(packet)
+            return
         try:
             self._outbound_send.send_nowait(packet)
         except trio.WouldBlock:
-            assert self._transport_nursery is not None
-            self._transport_nursery.start_soon(self._outbound_send.send, packet)
+            self._overflow.append(packet)
 
     def _take_nowait(self) -> Packet | None:
+        """The next packet to send: what a GET could not fit, then the channel, then the overflow."""
         if self._carry:
             return self._carry.popleft()
         try:
             return self._outbound_receive.receive_nowait()
         except trio.WouldBlock:
-            return None
+            pass
+        if self._overflow:
+            packet = self._overflow.popleft()
+            if not self._overflow:
+                self._overflow_drained.unpark_all()
+            return packet
+        return None
 
     # -- polling -------------------------------------------------------------
 

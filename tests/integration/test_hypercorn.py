@@ -371,16 +371,6 @@ async def test_server_disconnect_during_an_upgrade_reaches_the_client_on_its_web
         assert refused.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (design, _session.py/server.py): a polling POST can block on outbound backpressure (a full "
-        "buffer of outbound_buffer_size packets; with async_handlers=True, a full handler queue too), "
-        "and only a GET drains the buffer; but once the probe is answered GETs get NOOP, while the client "
-        "waits for that POST to finish before it sends UPGRADE: nothing moves until upgrade_timeout, "
-        "then the JS client is left with its polling paused (it hangs until its heartbeat times out)."
-    ),
-)
 async def test_a_post_blocked_by_backpressure_does_not_stall_the_upgrade(
     serve_echo: ServeEcho, open_raw_websocket: OpenRawWebSocket
 ) -> None:

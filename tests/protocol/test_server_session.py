@@ -676,3 +676,30 @@ def test_events_are_frozen_values() -> None:
     assert UpgradeProbed().reply == Packet(PacketType.PONG, "probe")
     with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
+
+
+def test_a_server_close_during_the_upgrade_still_takes_the_clients_upgrade() -> None:
+    """After answering the probe the client upgrades regardless and stops polling.
+
+    A server close in that window must reach it on the websocket (as the reference
+    server does), so the UPGRADE packet still switches the transport while CLOSING.
+    """
+    session = new_session()
+    assert session.attach_probe(START)
+    assert session.receive_packet(Packet(PacketType.PING, "probe"), START, via=WEBSOCKET) == [UpgradeProbed()]
+    assert session.close(CloseReason.SERVER_DISCONNECT) == [SessionClosed(CloseReason.SERVER_DISCONNECT)]
+    assert session.state is SessionState.CLOSING
+    assert session.receive_packet(Packet(PacketType.UPGRADE), START, via=WEBSOCKET) == [UpgradeCompleted()]
+    assert session.transport is WEBSOCKET
+    # Only once: a second UPGRADE, or anything else, is ignored while closing.
+    assert session.receive_packet(Packet(PacketType.UPGRADE), START, via=WEBSOCKET) == []
+    assert session.receive_packet(Packet(PacketType.MESSAGE, "late"), START, via=WEBSOCKET) == []
+
+
+def test_a_server_close_before_the_probe_is_answered_ignores_a_later_upgrade() -> None:
+    """Closed while only PROBING: the client has not been told the probe worked, so no upgrade."""
+    session = new_session()
+    assert session.attach_probe(START)
+    session.close(CloseReason.SERVER_DISCONNECT)
+    assert session.receive_packet(Packet(PacketType.UPGRADE), START, via=WEBSOCKET) == []
+    assert session.transport is POLLING
