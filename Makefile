@@ -13,10 +13,10 @@ test: install check
 
 install: $(STAMP) $(JS_STAMP) $(BROWSER_STAMP) $(CHROMIUM)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json

@@ -4,6 +4,7 @@ Usage::
 
     trio-engineio serve [APP] [--bind 127.0.0.1:8000] [--workers 1]
     trio-engineio connect URL [--transport polling|websocket] [--header 'Name: value'] [--path engine.io]
+                              [--linger 1]
 
 ``serve`` runs ``APP`` (``module:attribute``, default the built-in echo demo)
 under hypercorn's trio worker. ``connect`` is an interactive client in the
@@ -44,6 +45,12 @@ def _build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--transport", choices=["polling", "websocket"], help="use only this transport")
     connect.add_argument("--header", action="append", type=_parse_header, default=[], help="'Name: value'")
     connect.add_argument("--path", default="engine.io", help="the Engine.IO endpoint (default engine.io)")
+    connect.add_argument(
+        "--linger",
+        type=float,
+        default=1.0,
+        help="after end of input, seconds of quiet to wait for replies before disconnecting (default 1)",
+    )
     return parser
 
 
@@ -61,7 +68,7 @@ def format_message(data: Any) -> str:
     return f"< {json.dumps(data, ensure_ascii=False)}"
 
 
-async def _connect(url: str, transport: str | None, headers: list[tuple[str, str]], path: str) -> int:
+async def _connect(url: str, transport: str | None, headers: list[tuple[str, str]], path: str, linger: float) -> int:
     from trio_engineio.client import AsyncClient
     from trio_engineio.exceptions import EngineIOError
 
@@ -75,8 +82,12 @@ async def _connect(url: str, transport: str | None, headers: list[tuple[str, str
             return 1
         print(f"* connected, sid {client.sid}, transport {client.transport()}", file=sys.stderr)
 
+        # After end of input, replies are awaited until the line has been quiet for `linger`.
+        quiet = trio.CancelScope(deadline=trio.current_time() + linger)
+
         async def print_messages() -> None:
             async for data in client:
+                quiet.deadline = trio.current_time() + linger
                 print(format_message(data), flush=True)
             print("* disconnected", file=sys.stderr)
             nursery.cancel_scope.cancel()
@@ -94,6 +105,9 @@ async def _connect(url: str, transport: str | None, headers: list[tuple[str, str
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
                         await client.send(line.decode("utf-8", "replace"))
+                        quiet.deadline = trio.current_time() + linger
+            with quiet:
+                await trio.sleep_forever()
             await client.disconnect()
     return 0
 
@@ -108,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             hypercorn_main(["--worker-class", "trio", "--bind", args.bind, "--workers", str(args.workers), args.app])
             or 0
         )
-    return trio.run(_connect, args.url, args.transport, args.header, args.path)
+    return trio.run(_connect, args.url, args.transport, args.header, args.path, args.linger)
 
 
 if __name__ == "__main__":

@@ -209,7 +209,7 @@ class _OtherAppLifespan:
         self._app_send, self._from_app = trio.open_memory_channel[Message](1)
 
     async def run(self) -> None:
-        async with self._app_send:
+        async with self._app_send, self._app_receive:  # when it ends, forward() must not wait
             # An app that does not support lifespan may raise; ours goes on without it.
             with contextlib.suppress(Exception):
                 await self._app(self._scope, self._app_receive.receive, self._app_send.send)
