@@ -327,7 +327,8 @@ class Session:
                 await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
             finally:
                 self._writing = False
-                self._write_done.unpark_all()
+                if self._write_done:  # only the writer task ever parks here; usually nobody is
+                    self._write_done.unpark_all()
             return
         self._queued += 1
         try:

@@ -182,6 +182,8 @@ class ServerSession:
         self.sid = sid
         self.transport = transport
         self.state = SessionState.OPEN
+        self.is_closed = False
+        """Whether the session has closed or is delivering its close (kept by ``_apply``)."""
         self.close_reason: CloseReason | None = None
         self.close_detail = ""
         self._ping_interval = ping_interval
@@ -202,11 +204,7 @@ class ServerSession:
             self.state = TRANSITIONS[self.state, trigger]
         except KeyError:
             raise LocalProtocolError(f"cannot {trigger.value} a session that is {self.state.value}") from None
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether the session has closed or is delivering its close."""
-        return self.state is SessionState.CLOSED or self.state is SessionState.CLOSING
+        self.is_closed = self.state is SessionState.CLOSED or self.state is SessionState.CLOSING
 
     @property
     def get_pending(self) -> bool:
