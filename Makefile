@@ -63,6 +63,7 @@ run: install  # make run APP=examples.chat.app:app serves another example (docs/
 	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 $(APP)
 
 bench: install
+	$(PY) benchmarks/layer.py
 	$(PY) benchmarks/run.py
 
 clean:
