@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import trio
@@ -35,20 +35,23 @@ SCOPE: Scope = {
 FRAME = {"type": "websocket.receive", "text": "4" + "x" * 20, "bytes": None}
 
 
+Message = MutableMapping[str, Any]
+
+
 def fake_asgi(
-    messages: int, wait_done: Callable[[], Awaitable[None]], set_done: Callable[[], None]
-) -> tuple[Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]]:
+    messages: int, wait_done: Callable[[], Awaitable[object]], set_done: Callable[[], None]
+) -> tuple[Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]]:
     """ASGI callables feeding ``messages`` frames and counting the echoes (the OPEN packet aside)."""
     incoming = iter([{"type": "websocket.connect"}] + [FRAME] * messages)
     sent = 0
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         for message in incoming:
             return message
         await wait_done()
         return {"type": "websocket.disconnect", "code": 1000}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         nonlocal sent
         if message["type"] == "websocket.send":
             sent += 1
