@@ -34,7 +34,10 @@ def _parse_header(text: str) -> tuple[str, str]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trio-engineio", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="trio-engineio",
+        description="Serve an ASGI app under hypercorn's trio worker, or talk to any Engine.IO server.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve an ASGI app under hypercorn's trio worker")
     serve.add_argument("app", nargs="?", default="trio_engineio._demo:app", help="module:attribute (default: demo)")
