@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -21,21 +22,60 @@ html_theme = "alabaster"
 suppress_warnings = ["ref.python"]
 
 
-def _write_transition_table() -> None:
-    """Draw the session state machine from the code's own table (docs/design.rst includes it)."""
-    from trio_engineio.protocol.server_session import TRANSITIONS
-
+def _table(transitions: dict[tuple[Any, Any], Any]) -> str:
     rows = [("State", "Trigger", "Next state")]
-    rows += [(state.value, trigger.value, target.value) for (state, trigger), target in TRANSITIONS.items()]
+    rows += [(state.value, trigger.value, target.value) for (state, trigger), target in transitions.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     rule = "  ".join("=" * width for width in widths)
     lines = [rule, "  ".join(cell.ljust(width) for cell, width in zip(rows[0], widths, strict=True)), rule]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows[1:]]
     lines.append(rule)
+    return "\n".join(lines) + "\n"
+
+
+def _write_transition_tables() -> None:
+    """Draw the session state machines from the code's own tables (docs/design.rst includes them)."""
+    from trio_engineio.protocol.client_session import CLIENT_TRANSITIONS
+    from trio_engineio.protocol.server_session import TRANSITIONS
+
     target = Path(__file__).resolve().parent / "_generated"
     target.mkdir(exist_ok=True)
-    (target / "transitions.rst").write_text("\n".join(lines) + "\n")
+    (target / "transitions.rst").write_text(_table(TRANSITIONS))
+    (target / "client_transitions.rst").write_text(_table(CLIENT_TRANSITIONS))
 
 
-_write_transition_table()
+_write_transition_tables()
 exclude_patterns.append("_generated")
+
+
+# The package re-exports names at its top level (trio_engineio.EngineIOError) and in
+# trio_engineio.protocol (trio_engineio.protocol.Packet); the reference documents each where it
+# is defined. Let references written with the re-exported names resolve to those entries.
+_REEXPORTS = {
+    "trio_engineio.": ("trio_engineio.exceptions.",),
+    "trio_engineio.protocol.": tuple(
+        f"trio_engineio.protocol.{module}."
+        for module in ("packet", "payload", "handshake", "server_session", "client_session")
+    ),
+}
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    if node.get("refdomain") != "py":
+        return None
+    target: str = node.get("reftarget", "")
+    domain = env.get_domain("py")
+    for prefix, homes in _REEXPORTS.items():
+        name = target[len(prefix) :]
+        if not target.startswith(prefix) or "." in name:
+            continue
+        for home in homes:
+            if home + name in domain.objects:
+                return domain.resolve_xref(
+                    env, node["refdoc"], app.builder, node["reftype"], home + name, node, contnode
+                )
+    return None
+
+
+def setup(app: Any) -> None:
+    app.connect("missing-reference", _resolve_reexport)

@@ -12,6 +12,8 @@ the client starts by itself; the test waits for it to complete).
 
 from __future__ import annotations
 
+import json
+import signal
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ import trio
 import trio.testing
 
 from trio_engineio import ASGIApp, AsyncClient, AsyncServer, CloseReason
+from trio_engineio._http import Receive, Scope, Send
+from trio_engineio.exceptions import ConnectionError, LocalProtocolError
 from trio_engineio.testing import BASE_URL, InMemoryWebSocketConnector, SilentServer, open_client
 
 TRANSPORTS: dict[str, list[str] | None] = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": None}
@@ -284,3 +288,159 @@ async def test_a_client_that_stops_reading_is_dropped_for_ping_timeout(
         received = [data async for data in client]
         assert received == [str(i) for i in range(len(received))]
         assert len(received) >= 256
+
+
+# -- python-engineio's API, and what must not escape ---------------------------------------------
+
+
+class RecordingApp(ASGIApp):
+    """An ASGIApp that records the type, method and headers of every request."""
+
+    def __init__(self, eio: AsyncServer) -> None:
+        super().__init__(eio)
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
+        self.requests.append((scope["type"], scope.get("method", "GET"), headers))
+        await super().__call__(scope, receive, send)
+
+
+async def test_headers_and_cookies_go_with_every_request_and_the_websocket_handshake(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The caller's headers on every request and on the upgrade's websocket; the cookie the server set
+    on the handshake (sticky load balancers) on every request after it."""
+    server = EchoServer(cookie="io")
+    app = RecordingApp(server.eio)
+    async with server.eio, open_client(app) as client:
+        await client.connect(BASE_URL, headers={"X-Token": "t"}, transports=["polling"])
+        await client.send("over polling")
+        assert await client.receive() == "over polling"
+        await client.disconnect()
+        await client.connect(BASE_URL, headers={"X-Token": "t"})
+        await trio.testing.wait_all_tasks_blocked()
+        assert client.transport() == "websocket"
+        await client.send("over the websocket")
+        assert await client.receive() == "over the websocket"
+        first_sid, second_sid = server.sids
+    kinds = [(kind, method) for kind, method, _ in app.requests]
+    assert ("http", "POST") in kinds
+    assert ("websocket", "GET") in kinds
+    assert all(headers.get("x-token") == "t" for _, _, headers in app.requests)
+    # Every request but the very first handshake carries a cookie (the jar keeps the latest sid).
+    cookies = [headers.get("cookie") for _, _, headers in app.requests]
+    assert cookies[0] is None
+    assert all(cookie in (f"io={first_sid}", f"io={second_sid}") for cookie in cookies[1:])
+    assert cookies[-1] == f"io={second_sid}"
+
+
+async def test_python_engineio_informational_names(autojump_clock: trio.testing.MockClock) -> None:
+    """``is_asyncio_based``, ``current_transport``, ``transports`` and ``handle_sigint``, as in
+    python-engineio; and ``handle_sigint=True`` (the default) installs no signal handler."""
+    handler_before = signal.getsignal(signal.SIGINT)
+    server = EchoServer()
+    async with server.eio, open_client(server.app) as client:
+        assert client.is_asyncio_based() is False
+        assert client.handle_sigint is True
+        assert (client.transports, client.current_transport) == (None, None)
+        await client.connect(BASE_URL, transports="websocket")
+        assert (client.transports, client.current_transport) == (["websocket"], "websocket")
+        await client.disconnect()
+        assert (client.transports, client.current_transport) == (["websocket"], None)
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+async def test_disconnect_with_a_reason_reports_that_reason(autojump_clock: trio.testing.MockClock, mode: str) -> None:
+    """``disconnect(reason=...)`` (python-engineio 4.11+) is what the client's handler gets; the server
+    still sees a client disconnect."""
+    server = EchoServer()
+    async with server.eio, open_client(server.app) as client:
+        seen = record_disconnects(client)
+        await connect(client, mode)
+        await client.disconnect(reason="going home")
+        assert seen == [("going home", 0)]
+        await server.disconnected.wait()
+        assert server.disconnects == [("client disconnect", 0)]
+
+
+@pytest.mark.parametrize("data", ["x\ud800", {"key": "\udfff"}], ids=["str", "dict"])
+async def test_sending_a_lone_surrogate_raises_and_the_connection_goes_on(
+    autojump_clock: trio.testing.MockClock, mode: str, data: Any
+) -> None:
+    """Refused by ``send`` (over polling it used to crash the writer task, and with it the
+    ``async with`` block; trio-websocket would have raised UnicodeEncodeError)."""
+    server = EchoServer(json=_AsciiUnsafeJson)
+    async with server.eio, open_client(server.app, json=_AsciiUnsafeJson) as client:
+        await connect(client, mode)
+        with pytest.raises(LocalProtocolError, match="lone surrogate"):
+            await client.send(data)
+        await client.send("fine")
+        assert await client.receive() == "fine"
+        assert server.messages == ["fine"]
+
+
+class _AsciiUnsafeJson:
+    """A ``json=`` module that writes non-ASCII as is (so a lone surrogate stays one)."""
+
+    @staticmethod
+    def dumps(data: Any, **options: Any) -> str:
+        return json.dumps(data, ensure_ascii=False, **options)
+
+    @staticmethod
+    def loads(text: str) -> Any:
+        return json.loads(text)
+
+
+class Boom(BaseException):
+    """Not one of the fatal BaseExceptions: a handler raising it is logged, like an Exception."""
+
+
+@pytest.mark.parametrize("event", ["connect", "message", "disconnect"])
+async def test_a_handler_raising_a_base_exception_is_contained(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture, event: str
+) -> None:
+    """``message`` and ``disconnect``: logged, the client goes on; ``connect``: connect() raises
+    ConnectionError. It used to tear down the client's nursery."""
+    server = EchoServer()
+    async with server.eio, open_client(server.app) as client:
+
+        def handler(*args: Any) -> None:
+            raise Boom(event)
+
+        client.on(event, handler)
+        if event == "connect":
+            with pytest.raises(ConnectionError, match="Connect handler failed"):
+                await client.connect(BASE_URL)
+            return
+        await client.connect(BASE_URL, transports=["websocket"])
+        await client.send("echo me")
+        await trio.testing.wait_all_tasks_blocked()
+        assert client.state == "connected"
+        await client.disconnect()
+        assert client.state == "disconnected"
+        await client.connect(BASE_URL, transports=["websocket"])  # the client still works
+    assert f"{event} handler error" in caplog.text
+
+
+class StallingPosts(ASGIApp):
+    """An ASGIApp that never answers a POST (it only notices when the client gives up)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def test_request_timeout_bounds_each_post(autojump_clock: trio.testing.MockClock) -> None:
+    """A POST that is never answered ends the connection exactly ``request_timeout`` after it began."""
+    server = EchoServer()
+    async with server.eio, open_client(StallingPosts(server.eio), request_timeout=3) as client:
+        seen = record_disconnects(client)
+        await client.connect(BASE_URL, transports=["polling"])
+        await trio.sleep(1)
+        await client.send("stalls")
+        await client.wait()
+        assert seen == [(CloseReason.TRANSPORT_ERROR, 4)]

@@ -116,7 +116,21 @@ async def _connect(url: str, transport: str | None, headers: list[tuple[str, str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line (see the module's usage); the ``trio-engineio`` console script calls it.
+
+    Args:
+        argv: the arguments, without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        The exit status, 0 or 1 (1 when ``connect`` could not connect); argparse
+        exits with 2 on bad arguments.
+
+    Example::
+
+        from trio_engineio.__main__ import main
+
+        main(["serve", "myapp:app", "--bind", "0.0.0.0:8000"])  # returns when hypercorn stops
+    """
     args = _build_parser().parse_args(argv)
     if args.command == "serve":
         from hypercorn.__main__ import main as hypercorn_main

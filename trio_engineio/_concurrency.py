@@ -17,9 +17,27 @@ import trio
 
 from trio_engineio.exceptions import QueueEmpty
 
-__all__ = ["BackgroundTask", "Queue", "start_background_task"]
+__all__ = ["BackgroundTask", "Queue", "is_fatal", "start_background_task"]
 
 T = TypeVar("T")
+
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, trio.Cancelled)
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether an exception raised by user code (a handler, a background task) must propagate.
+
+    ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` and ``trio.Cancelled`` (or a
+    group holding one) go on up, as asyncio lets them; anything else, even another
+    ``BaseException`` subclass, is logged and contained by the caller, so that one
+    faulty handler cannot take the server (every session) or the client down.
+    """
+    if isinstance(exc, _FATAL):
+        return True
+    if isinstance(exc, Exception):
+        return False  # an ExceptionGroup only ever holds Exceptions
+    inner = getattr(exc, "exceptions", None)  # a BaseExceptionGroup (or its backport before 3.11)
+    return isinstance(inner, tuple) and any(is_fatal(each) for each in inner)
 
 
 class BackgroundTask:
@@ -44,28 +62,74 @@ class BackgroundTask:
         self._outcome: outcome.Outcome[Any] | None = None
 
     def cancel(self) -> None:
-        """Cancel the task (no effect once it has finished)."""
+        """Cancel the task (no effect once it has finished).
+
+        Cancellation is delivered at the task's next checkpoint; :meth:`wait` then
+        returns ``None``.
+
+        Example::
+
+            task.cancel()
+            assert await task is None
+        """
         self._scope.cancel()
 
     def done(self) -> bool:
-        """Whether the task has finished."""
+        """Whether the task has finished (returned, raised, or was cancelled).
+
+        Returns:
+            ``True`` once the task is over.
+
+        Example::
+
+            if not task.done():
+                task.cancel()
+        """
         return self._done.is_set()
 
     @property
     def cancelled(self) -> bool:
-        """Whether the task ended by cancellation (:meth:`cancel`, or the server shutting down)."""
+        """Whether the task ended by cancellation (:meth:`cancel`, or the server shutting down).
+
+        Example::
+
+            task.cancel()
+            await task
+            assert task.cancelled
+        """
         # Not just cancelled_caught: when shutdown cancels the task and the server's
         # nursery in the same instant, the outer scope is the one that catches it.
         return self._scope.cancelled_caught or (self._done.is_set() and self._outcome is None)
 
     async def wait(self) -> Any:
-        """Wait for the task; return its result or raise its exception."""
+        """Wait for the task to finish.
+
+        ``await task`` does the same.
+
+        Returns:
+            What the task's function returned, or ``None`` if it was cancelled.
+
+        Raises:
+            Exception: whatever the task's function raised (it was logged when it
+                happened, since nobody may ever wait for the task).
+
+        Example::
+
+            task = eio.start_background_task(compute, 42)
+            result = await task.wait()  # or: await task
+        """
         await self._done.wait()
         if self._outcome is None:
             return None
         return self._outcome.unwrap()
 
     def __await__(self) -> Any:
+        """``await task`` is ``await task.wait()``.
+
+        Example::
+
+            result = await eio.start_background_task(compute, 42)
+        """
         return self.wait().__await__()
 
     async def _run(self, target: Callable[..., Awaitable[Any]], args: tuple[Any, ...], logger: logging.Logger) -> None:
@@ -73,7 +137,9 @@ class BackgroundTask:
             with self._scope:
                 try:
                     self._outcome = outcome.Value(await target(*args))
-                except Exception as exc:
+                except BaseException as exc:
+                    if is_fatal(exc):
+                        raise
                     # Logged because nobody may ever await the handle; kept for whoever does.
                     logger.exception("background task %s raised", self.name)
                     self._outcome = outcome.Error(exc)
@@ -117,26 +183,59 @@ class Queue(Generic[T]):
         self._send, self._receive = trio.open_memory_channel[T](buffer)
 
     async def put(self, item: T) -> None:
-        """Add an item, waiting while the queue is full."""
+        """Add an item, waiting while the queue is full.
+
+        Args:
+            item: the item.
+
+        Example::
+
+            await queue.put({"job": 1})
+        """
         await self._send.send(item)
 
     def put_nowait(self, item: T) -> None:
-        """Add an item.
+        """Add an item without waiting.
+
+        Args:
+            item: the item.
 
         Raises:
-            trio.WouldBlock: the queue is full.
+            trio.WouldBlock: the queue is full (``asyncio.Queue`` raises ``QueueFull``).
+
+        Example::
+
+            queue.put_nowait("x")
         """
         self._send.send_nowait(item)
 
     async def get(self) -> T:
-        """Remove and return the oldest item, waiting while the queue is empty."""
+        """Remove and return the oldest item, waiting while the queue is empty.
+
+        Returns:
+            The item.
+
+        Example::
+
+            item = await queue.get()
+        """
         return await self._receive.receive()
 
     def get_nowait(self) -> T:
-        """Remove and return the oldest item.
+        """Remove and return the oldest item without waiting.
+
+        Returns:
+            The item.
 
         Raises:
             QueueEmpty: the queue is empty.
+
+        Example::
+
+            try:
+                item = queue.get_nowait()
+            except trio_engineio.QueueEmpty:
+                item = None
         """
         try:
             return self._receive.receive_nowait()
@@ -144,9 +243,27 @@ class Queue(Generic[T]):
             raise QueueEmpty("the queue is empty") from None
 
     def qsize(self) -> int:
-        """The number of items waiting."""
+        """The number of items waiting.
+
+        Returns:
+            The count.
+
+        Example::
+
+            queue.put_nowait("x")
+            assert queue.qsize() == 1
+        """
         return self._send.statistics().current_buffer_used
 
     def empty(self) -> bool:
-        """Whether no item is waiting."""
+        """Whether no item is waiting.
+
+        Returns:
+            ``True`` when :meth:`qsize` is 0.
+
+        Example::
+
+            while not queue.empty():
+                handle(queue.get_nowait())
+        """
         return self.qsize() == 0

@@ -269,22 +269,55 @@ class ClientWebSocket(Protocol):
     A :class:`WebSocketConnector` returns one. Each call carries one whole
     websocket message; text frames are ``str`` and binary frames ``bytes``.
     The client never calls :meth:`send` from two tasks at once, nor :meth:`receive`.
+    A structural protocol: any object with these three methods fits.
+
+    Example::
+
+        class LoggingWebSocket:
+            def __init__(self, inner):
+                self.inner = inner
+
+            async def send(self, frame):
+                print(">", frame)
+                await self.inner.send(frame)
+
+            async def receive(self):
+                frame = await self.inner.receive()
+                print("<", frame)
+                return frame
+
+            async def aclose(self, *, polite=True):
+                await self.inner.aclose(polite=polite)
     """
 
     async def send(self, frame: str | bytes) -> None:
         """Send one message: a text frame for ``str``, binary for ``bytes``.
 
+        Args:
+            frame: the whole message.
+
         Raises:
             ~trio_engineio.exceptions.WebSocketClosedError: the websocket is closed.
+
+        Example::
+
+            await websocket.send("4hello")  # an Engine.IO MESSAGE packet
         """
         ...
 
     async def receive(self) -> str | bytes:
         """Receive the next message.
 
+        Returns:
+            ``str`` for a text frame, ``bytes`` for a binary one.
+
         Raises:
             ~trio_engineio.exceptions.WebSocketClosedError: the websocket is closed
                 (``orderly`` when the server closed it with a normal close code).
+
+        Example::
+
+            frame = await websocket.receive()
         """
         ...
 
@@ -294,6 +327,10 @@ class ClientWebSocket(Protocol):
         Args:
             polite: run the websocket close handshake first (bounded by the
                 connector's ``time_limit``); ``False`` closes at once.
+
+        Example::
+
+            await websocket.aclose(polite=False)  # the server stopped answering
         """
         ...
 
@@ -339,6 +376,12 @@ class WebSocketConnector(Protocol):
             ~trio_engineio.exceptions.ConnectionError: the websocket could not be
                 opened, timed out, or was refused (``status_code`` and ``error_body``
                 then tell how).
+
+        Example::
+
+            websocket = await connector.connect(
+                nursery, "ws://127.0.0.1:8000/engine.io/?EIO=4&transport=websocket", headers={}, time_limit=5
+            )
         """
         ...
 

@@ -93,13 +93,18 @@ def get_static_file(path: str, static_files: dict[str, Any]) -> dict[str, str] |
 
 
 class ASGIApp:
-    """An ASGI application serving an :class:`AsyncServer`, like python-engineio's ``ASGIApp``.
+    """An ASGI application serving an :class:`~trio_engineio.AsyncServer`, like python-engineio's ``ASGIApp``.
+
+    Requests under ``engineio_path`` go to the server, then static files are
+    tried, then ``other_asgi_app``; anything left gets a 404. ASGI lifespan
+    runs the server (see :meth:`lifespan`).
 
     Args:
         engineio_server: the server.
         other_asgi_app: an ASGI app that gets every request not for Engine.IO
             or a static file (and lifespan events too).
-        static_files: python-engineio's static file mapping (see :func:`get_static_file`).
+        static_files: python-engineio's static file mapping (see
+            :func:`~trio_engineio.asgi.get_static_file`).
         engineio_path: the URL prefix of Engine.IO, under the scope's ``root_path``;
             ``None`` sends all traffic to the server.
         on_startup: a callable (sync or async) run at lifespan startup.
@@ -131,7 +136,22 @@ class ASGIApp:
         self.on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI entry point."""
+        """The ASGI entry point: route a ``lifespan``, ``http`` or ``websocket`` scope.
+
+        Args:
+            scope: the ASGI connection scope.
+            receive: the ASGI receive callable.
+            send: the ASGI send callable.
+
+        Raises:
+            EngineIOError: an Engine.IO request while the server is not running
+                (no lifespan, no ``async with``).
+
+        Example::
+
+            async with trio_engineio.testing.open_lifespan(app), trio_engineio.testing.open_http_client(app) as http:
+                response = await http.get("/engine.io/", params={"EIO": "4", "transport": "polling"})
+        """
         kind = scope["type"]
         if kind == "lifespan":
             await self.lifespan(scope, receive, send)
@@ -153,13 +173,41 @@ class ASGIApp:
             await self.not_found(receive, send)
 
     async def serve_static_file(self, static_file: dict[str, str], receive: Receive, send: Send) -> None:
-        """Send a static file as the response."""
-        body = await trio.Path(static_file["filename"]).read_bytes()
+        """Send a static file as the response (404 if it cannot be read).
+
+        Args:
+            static_file: ``{"filename": ..., "content_type": ...}``, as
+                :func:`~trio_engineio.asgi.get_static_file` returns.
+            receive: the ASGI receive callable.
+            send: the ASGI send callable.
+
+        Example::
+
+            await app.serve_static_file({"filename": "index.html", "content_type": "text/html"}, receive, send)
+        """
+        try:
+            body = await trio.Path(static_file["filename"]).read_bytes()
+        except OSError as exc:  # unreadable, or gone since it was found: never an error for the ASGI server
+            self.engineio_server.logger.error("cannot serve static file %s: %r", static_file["filename"], exc)
+            await self.not_found(receive, send)
+            return
         headers = [(b"content-type", static_file["content_type"].encode())]
         await send_response(send, 200, headers, body)
 
     async def not_found(self, receive: Receive, send: Send) -> None:
-        """Answer 404."""
+        """Answer 404 ``Not Found``; override it to customise the answer.
+
+        Args:
+            receive: the ASGI receive callable.
+            send: the ASGI send callable.
+
+        Example::
+
+            class MyApp(trio_engineio.ASGIApp):
+                async def not_found(self, receive, send):
+                    await send({"type": "http.response.start", "status": 404, "headers": []})
+                    await send({"type": "http.response.body", "body": b"nothing here"})
+        """
         await send_response(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
 
     async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,7 +216,23 @@ class ASGIApp:
         Startup opens it, then runs ``on_startup``; shutdown runs ``on_shutdown``,
         then closes every session gracefully. With ``other_asgi_app``, that app
         sees the same lifespan events and a failure it reports is passed on; an
-        app that does not speak lifespan (it returns or raises) is left out.
+        app that does not speak lifespan (it returns or raises) is left out. A
+        failing ``on_startup``/``on_shutdown`` is reported as
+        ``lifespan.startup.failed`` / ``lifespan.shutdown.failed``.
+
+        Args:
+            scope: the ``lifespan`` scope.
+            receive: the ASGI receive callable.
+            send: the ASGI send callable.
+
+        Raises:
+            RuntimeError: the server is already running (``async with eio:`` around
+                an app whose lifespan also runs).
+
+        Example::
+
+            async with trio_engineio.testing.open_lifespan(app):  # what hypercorn does
+                assert app.engineio_server.running
         """
         async with self.engineio_server, trio.open_nursery() as nursery:
             other = None

@@ -29,7 +29,7 @@ from typing import Any, TypeVar, overload
 import httpx
 import trio
 
-from trio_engineio._concurrency import BackgroundTask, Queue
+from trio_engineio._concurrency import BackgroundTask, Queue, is_fatal
 from trio_engineio._concurrency import start_background_task as _start_background_task
 from trio_engineio._transports import (
     ClientWebSocket,
@@ -57,7 +57,7 @@ from trio_engineio.protocol.client_session import (
     UpgradeReady,
 )
 from trio_engineio.protocol.handshake import Transport
-from trio_engineio.protocol.packet import decode_frame, encode_frame
+from trio_engineio.protocol.packet import Packet, PacketType, check_sendable, decode_frame, encode_frame
 from trio_engineio.protocol.server_session import MessageReceived, SessionClosed, UpgradeAbandoned
 
 __all__ = ["AsyncClient", "ClientWebSocket", "WebSocketConnector"]
@@ -153,6 +153,7 @@ class AsyncClient:
         self.state = "disconnected"
         self.sid: str | None = None
         self.ssl_verify = ssl_verify
+        self.handle_sigint = handle_sigint  # kept for python-engineio code that reads it; never acted on
         self.request_timeout = request_timeout
         self.timestamp_requests = timestamp_requests
         self.websocket_extra_options: dict[str, Any] = dict(websocket_extra_options or {})
@@ -188,6 +189,11 @@ class AsyncClient:
 
         Raises:
             RuntimeError: the client is already in use in another ``async with`` block.
+
+        Example::
+
+            async with trio_engineio.AsyncClient() as client:
+                await client.connect(url)
         """
         if self._nursery is not None:
             raise RuntimeError("this AsyncClient is already open in an `async with` block")
@@ -204,8 +210,19 @@ class AsyncClient:
     ) -> bool:
         """Disconnect (gracefully unless the block raised), cancel the background tasks, close what the client owns.
 
+        Args:
+            exc_type: the exception type, if the block raised.
+            exc: the exception, if the block raised.
+            tb: its traceback.
+
         Returns:
             ``False``: an exception from the block propagates unchanged.
+
+        Example::
+
+            async with client:
+                await client.connect(url)
+            # disconnected; no task of the client remains
         """
         nursery, manager = self._nursery, self._nursery_manager
         assert nursery is not None
@@ -357,6 +374,7 @@ class AsyncClient:
             SocketIsClosedError: not connected (python-engineio drops the
                 message silently).
             TypeError: ``data`` is of another type.
+            LocalProtocolError: text with a lone surrogate, which has no UTF-8 encoding.
 
         Example::
 
@@ -368,7 +386,7 @@ class AsyncClient:
             raise SocketIsClosedError("the client is not connected")
         await connection.send(payload)
 
-    async def disconnect(self, abort: bool = False) -> None:
+    async def disconnect(self, abort: bool = False, reason: str | None = None) -> None:
         """Disconnect from the server; a no-op when not connected.
 
         The messages already sent and a CLOSE packet are delivered first
@@ -379,6 +397,9 @@ class AsyncClient:
 
         Args:
             abort: drop what is waiting to be sent and close at once.
+            reason: the reason the ``disconnect`` handler gets (default
+                :attr:`reason` ``.CLIENT_DISCONNECT``), as in python-engineio; it has
+                no effect when the connection had already ended for another reason.
 
         Example::
 
@@ -387,15 +408,58 @@ class AsyncClient:
         connection = self._connection
         if connection is None:
             return
-        connection.request_close(abort)
+        connection.request_close(abort, reason)
         if trio.lowlevel.current_task() not in connection.own_tasks:
             await connection.done.wait()
+
+    def is_asyncio_based(self) -> bool:
+        """``False``: this client is Trio-based (python-engineio's ``AsyncClient`` answers ``True``).
+
+        Returns:
+            ``False``.
+
+        Example::
+
+            assert not client.is_asyncio_based()
+        """
+        return False
+
+    @property
+    def current_transport(self) -> str | None:
+        """python-engineio's name for :meth:`transport` (``'polling'``, ``'websocket'`` or ``None``).
+
+        Example::
+
+            print(client.current_transport)
+        """
+        return self.transport()
+
+    @property
+    def transports(self) -> list[str] | None:
+        """The transports the last :meth:`connect` allowed, in order; ``None`` before any.
+
+        Example::
+
+            await client.connect(url, transports="websocket")
+            assert client.transports == ["websocket"]
+        """
+        connection = self._connection or self._last_connection
+        return None if connection is None else [t.value for t in connection.transports]
 
     def transport(self) -> str | None:
         """The name of the transport in use.
 
+        With both transports allowed, it is ``'polling'`` right after
+        :meth:`connect` returns and becomes ``'websocket'`` once the background
+        upgrade has completed.
+
         Returns:
             ``'polling'``, ``'websocket'``, or ``None`` when not connected.
+
+        Example::
+
+            await client.connect(url, transports=["websocket"])
+            assert client.transport() == "websocket"
         """
         connection = self._connection
         if connection is None or connection.session.state is ClientState.CONNECTING:
@@ -465,7 +529,8 @@ class AsyncClient:
             kwargs: its keyword arguments.
 
         Returns:
-            A handle: ``await`` it for the result, ``cancel()`` it to stop it.
+            A :class:`~trio_engineio._concurrency.BackgroundTask` handle; ``await`` it for the result,
+            ``cancel()`` it to stop it.
 
         Raises:
             RuntimeError: outside ``async with client:``.
@@ -479,10 +544,14 @@ class AsyncClient:
         return _start_background_task(self._nursery, self.logger, target, *args, **kwargs)
 
     async def sleep(self, seconds: float = 0) -> None:
-        """Sleep (``trio.sleep``).
+        """Sleep (``trio.sleep``), for code written against python-engineio.
 
         Args:
             seconds: how long.
+
+        Example::
+
+            await client.sleep(0.5)
         """
         await trio.sleep(seconds)
 
@@ -494,7 +563,11 @@ class AsyncClient:
             kwargs: ``maxsize``, as for ``asyncio.Queue``.
 
         Returns:
-            The queue.
+            A :class:`~trio_engineio._concurrency.Queue`.
+
+        Example::
+
+            queue = client.create_queue(maxsize=10)
         """
         return Queue(*args, **kwargs)
 
@@ -503,6 +576,13 @@ class AsyncClient:
 
         Returns:
             :class:`~trio_engineio.exceptions.QueueEmpty`.
+
+        Example::
+
+            try:
+                item = queue.get_nowait()
+            except client.get_queue_empty_exception():
+                item = None
         """
         return QueueEmpty
 
@@ -511,6 +591,11 @@ class AsyncClient:
 
         Returns:
             A ``trio.Event``.
+
+        Example::
+
+            done = client.create_event()
+            done.set()
         """
         return trio.Event()
 
@@ -518,19 +603,37 @@ class AsyncClient:
 
     @property
     def upgrades(self) -> list[str] | None:
-        """The transports the server offered to upgrade to, while connected."""
+        """The transports the server offered to upgrade to, while connected; else ``None``.
+
+        Example::
+
+            await client.connect(url, transports="polling")
+            print(client.upgrades)  # ['websocket'] from a server that allows upgrades
+        """
         info = self._connection.session.info if self._connection is not None else None
         return None if info is None else [t.value for t in info.upgrades]
 
     @property
     def ping_interval(self) -> float | None:
-        """The server's ping interval in seconds, while connected."""
+        """The server's ping interval in seconds (its ``pingInterval``), while connected; else ``None``.
+
+        Example::
+
+            await client.connect(url)
+            assert client.ping_interval == 25.0  # a server with the default settings
+        """
         info = self._connection.session.info if self._connection is not None else None
         return None if info is None else info.ping_interval
 
     @property
     def ping_timeout(self) -> float | None:
-        """The server's ping timeout in seconds, while connected."""
+        """The server's ping timeout in seconds (its ``pingTimeout``), while connected; else ``None``.
+
+        Example::
+
+            await client.connect(url)
+            assert client.ping_timeout == 20.0  # a server with the default settings
+        """
         info = self._connection.session.info if self._connection is not None else None
         return None if info is None else info.ping_timeout
 
@@ -552,12 +655,16 @@ class AsyncClient:
 
     def _encode(self, data: object) -> str | bytes:
         if isinstance(data, str):
-            return data
-        if isinstance(data, (bytes, bytearray, memoryview)):
+            text = data
+        elif isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data)
-        if isinstance(data, (dict, list)):
-            return str(self._json.dumps(data, separators=(",", ":")))
-        raise TypeError(f"data must be str, bytes, dict or list, not {type(data).__name__}")
+        elif isinstance(data, (dict, list)):
+            text = str(self._json.dumps(data, separators=(",", ":")))
+        else:
+            raise TypeError(f"data must be str, bytes, dict or list, not {type(data).__name__}")
+        if not text.isascii():  # refused here, not by the writer task, which it would crash
+            check_sendable(Packet(PacketType.MESSAGE, text))
+        return text
 
     def _decode(self, data: str | bytes) -> Any:
         # As the server does: text that is a JSON object or array is decoded
@@ -584,7 +691,9 @@ class AsyncClient:
     async def _call_logged(self, event: str, *args: Any) -> None:
         try:
             await self._call(event, *args)
-        except Exception:
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
             self.logger.exception("%s handler error", event)
 
 
@@ -652,6 +761,8 @@ class _Connection:
         self._closing = trio.Event()
         self._finished = trio.Event()
         self._abort = False
+        self.reported_reason: str | None = None
+        """The reason given to :meth:`AsyncClient.disconnect`, reported instead of the session's."""
         self.inbox_send, self.inbox_receive = trio.open_memory_channel[Any](_MESSAGE_BUFFER)
         self._handler_send, self._handler_receive = trio.open_memory_channel[Any](_MESSAGE_BUFFER)
 
@@ -709,7 +820,9 @@ class _Connection:
         self.session.send_message(payload)
         self._notify()
 
-    def request_close(self, abort: bool) -> None:
+    def request_close(self, abort: bool, reason: str | None = None) -> None:
+        if reason is not None and not self.session.is_closed:
+            self.reported_reason = reason
         if abort:
             self._abort = True
             if self.session.state is not ClientState.CONNECTING:
@@ -765,7 +878,7 @@ class _Connection:
         if failure is not None:
             self.done.set()
             raise failure
-        reason = self.session.close_reason or CloseReason.TRANSPORT_ERROR
+        reason = self.reported_reason or self.session.close_reason or CloseReason.TRANSPORT_ERROR
         try:
             await client._call_logged("disconnect", reason)
         finally:
@@ -806,7 +919,9 @@ class _Connection:
         client.sid = connected.info.sid
         try:
             await client._call("connect")
-        except Exception as exc:
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
             client.logger.exception("connect handler error")
             raise ConnectionError(f"Connect handler failed: {exc}") from exc
         if extra:

@@ -33,7 +33,16 @@ class CloseReason(str, enum.Enum):
     """Why a session ended, as reported to ``disconnect`` handlers.
 
     The values are python-engineio's reason strings, so code comparing against
-    ``AsyncServer.reason.PING_TIMEOUT`` or a plain string works unchanged.
+    ``AsyncServer.reason.PING_TIMEOUT`` or a plain string works unchanged. The
+    client reports ``SERVER_DISCONNECT``, ``CLIENT_DISCONNECT``, ``PING_TIMEOUT``
+    and ``TRANSPORT_ERROR``; the server all five.
+
+    Example::
+
+        @eio.on("disconnect")
+        def disconnect(sid, reason):
+            if reason == trio_engineio.CloseReason.PING_TIMEOUT:  # == "ping timeout"
+                print(sid, "stopped answering")
     """
 
     SERVER_DISCONNECT = "server disconnect"
@@ -47,19 +56,44 @@ class CloseReason(str, enum.Enum):
 
 
 class EngineIOError(Exception):
-    """Base class of every error raised by trio_engineio."""
+    """Base class of every error raised by trio_engineio.
+
+    Foreign errors (httpx's, trio-websocket's, ``OSError``) are translated into
+    this tree where they occur, with the original as ``__cause__``, so one
+    ``except`` clause covers everything the library raises.
+
+    Example::
+
+        try:
+            await client.connect(url)
+        except trio_engineio.EngineIOError as exc:
+            print("cannot connect:", exc)
+    """
 
 
 class ProtocolError(EngineIOError):
     """The Engine.IO protocol was violated.
 
+    Args:
+        message: what was wrong.
+        http_status: overrides the class's ``http_status``.
+        error_code: overrides the class's ``error_code``.
+
     Attributes:
+        message: what was wrong.
         http_status: the HTTP status an HTTP request that caused this should be
             answered with (400 unless a subclass says otherwise).
         error_code: the reference server's error code (0-5) for the JSON body
             ``{"code": N, "message": "..."}``, or ``None`` when the error is not
             about a request (a bad packet inside a live session).
         close_reason: how the session ends if this error ends it.
+
+    Example::
+
+        try:
+            packet = decode_frame(frame)
+        except ProtocolError as exc:
+            status = exc.http_status  # 400
     """
 
     http_status: int = 400
@@ -85,29 +119,82 @@ class RemoteProtocolError(ProtocolError):
     """The peer broke the protocol (a malformed packet, a bad request, ...).
 
     The session that received it is closed; other sessions are unaffected.
+
+    Example:
+        >>> from trio_engineio.protocol import decode_frame
+        >>> decode_frame("9nonsense")
+        Traceback (most recent call last):
+        ...
+        trio_engineio.exceptions.UnknownPacketError: invalid packet type in '9nonsense'
     """
 
 
 class LocalProtocolError(ProtocolError):
-    """This side tried something the protocol does not allow (a usage error)."""
+    """This side tried something the protocol does not allow (a usage error).
+
+    Example:
+        >>> from trio_engineio.protocol import Packet, PacketType, encode_frame
+        >>> encode_frame(Packet(PacketType.PING, b"binary"))
+        Traceback (most recent call last):
+        ...
+        trio_engineio.exceptions.LocalProtocolError: binary data is only allowed on a message, not PING
+    """
 
 
 class UnknownPacketError(RemoteProtocolError):
-    """A packet could not be decoded (python-engineio's name)."""
+    """A packet could not be decoded (python-engineio's name).
+
+    Example::
+
+        except trio_engineio.UnknownPacketError:  # a subclass of RemoteProtocolError
+            ...
+    """
 
 
 class ContentTooLongError(RemoteProtocolError):
-    """A body or message exceeded the configured size limit (python-engineio's name)."""
+    """A body or message exceeded the configured size limit (python-engineio's name).
+
+    Its :attr:`http_status` is 413: the server answers an oversize POST with it
+    and closes the session.
+
+    Example::
+
+        except trio_engineio.ContentTooLongError as exc:
+            assert exc.http_status == 413
+    """
 
     http_status = 413
 
 
 class SocketIsClosedError(EngineIOError):
-    """The session or transport is closed; nothing more can be sent on it."""
+    """The session or transport is closed; nothing more can be sent on it.
+
+    :meth:`AsyncClient.send <trio_engineio.AsyncClient.send>` raises it when not
+    connected, and :meth:`AsyncClient.receive <trio_engineio.AsyncClient.receive>`
+    once the connection has ended and every message was received.
+
+    Example::
+
+        try:
+            await client.send("hello")
+        except trio_engineio.SocketIsClosedError:
+            await client.connect(url)
+    """
 
 
 class QueueEmpty(EngineIOError):
-    """Raised by ``get_nowait`` on an empty queue from ``create_queue``."""
+    """Raised by ``get_nowait`` on an empty queue from ``create_queue``.
+
+    It is what ``get_queue_empty_exception()`` returns, as in python-engineio.
+
+    Example::
+
+        queue = eio.create_queue()
+        try:
+            item = queue.get_nowait()
+        except eio.get_queue_empty_exception():  # trio_engineio.QueueEmpty
+            item = None
+    """
 
 
 class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public name)
@@ -117,9 +204,22 @@ class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public n
     python-engineio users write ``except engineio.exceptions.ConnectionError``;
     it is *not* a subclass of the builtin ``ConnectionError``.
 
+    Args:
+        message: what happened.
+        status_code: the HTTP status of a refused handshake.
+        error_body: the decoded JSON body of a refused handshake.
+
     Attributes:
         status_code: the HTTP status of a refused handshake, when there was one.
         error_body: the decoded JSON body of a refused handshake, when there was one.
+
+    Example::
+
+        try:
+            await client.connect(url)
+        except trio_engineio.ConnectionError as exc:
+            if exc.status_code == 401:
+                print("refused:", exc.error_body)  # what the server's connect handler returned
     """
 
     def __init__(

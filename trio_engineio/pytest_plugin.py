@@ -38,7 +38,24 @@ __all__ = ["engineio_client", "engineio_http", "engineio_url"]
 
 @pytest.fixture
 async def engineio_url(asgi_app: Any) -> AsyncIterator[str]:
-    """Serve the ``asgi_app`` fixture under hypercorn's trio worker; yield ``http://127.0.0.1:PORT``."""
+    """Serve the ``asgi_app`` fixture under hypercorn's trio worker; yield ``http://127.0.0.1:PORT``.
+
+    Real sockets need real time: do not use it with ``autojump_clock``. The
+    Engine.IO sessions are closed gracefully, then hypercorn, after the test
+    (see :func:`~trio_engineio.testing.serve_hypercorn`).
+
+    Args:
+        asgi_app: your fixture returning the application.
+
+    Yields:
+        The server's base URL.
+
+    Example::
+
+        async def test_real_client(engineio_url):
+            async with trio_engineio.AsyncClient() as client:
+                await client.connect(engineio_url)
+    """
     async with serve_hypercorn(asgi_app) as url:
         yield url
 
@@ -48,6 +65,18 @@ async def engineio_http(asgi_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """Run the ``asgi_app`` fixture's lifespan and yield an in-memory ``httpx.AsyncClient`` to it.
 
     Safe with ``autojump_clock``: no sockets are involved.
+
+    Args:
+        asgi_app: your fixture returning the application.
+
+    Yields:
+        The HTTP client (base URL ``http://testserver``).
+
+    Example::
+
+        async def test_handshake(engineio_http):
+            response = await engineio_http.get("/engine.io/", params={"EIO": "4", "transport": "polling"})
+            assert response.status_code == 200
     """
     async with open_lifespan(asgi_app), open_http_client(asgi_app) as client:
         yield client
@@ -60,6 +89,19 @@ async def engineio_client(asgi_app: Any) -> AsyncIterator[AsyncClient]:
     The client is not connected yet: ``await engineio_client.connect(trio_engineio.testing.BASE_URL)``.
     It is closed, then the app's lifespan shut down, after the test. Safe with
     ``autojump_clock``: no sockets are involved (see :func:`trio_engineio.testing.open_client`).
+
+    Args:
+        asgi_app: your fixture returning the application.
+
+    Yields:
+        The client, inside its ``async with`` block.
+
+    Example::
+
+        async def test_echo(engineio_client, autojump_clock):
+            await engineio_client.connect(BASE_URL)
+            await engineio_client.send("hello")
+            assert await engineio_client.receive() == "hello"
     """
     async with open_lifespan(asgi_app), open_client(asgi_app) as client:
         yield client

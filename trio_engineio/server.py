@@ -14,15 +14,16 @@ import inspect
 import json as stdlib_json
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar, overload
 
 import trio
 
-from trio_engineio._concurrency import BackgroundTask, Queue, start_background_task
+from trio_engineio._concurrency import BackgroundTask, Queue, is_fatal, start_background_task
 from trio_engineio._http import (
     Headers,
+    Message,
     Receive,
     Scope,
     Send,
@@ -51,6 +52,7 @@ from trio_engineio.protocol import (
     Transport,
     UpgradeCompleted,
     UpgradeProbed,
+    check_sendable,
     decode_frame,
     decode_jsonp_body,
     decode_payload,
@@ -130,6 +132,9 @@ class AsyncServer:
     reason = CloseReason
     """The disconnect reasons (``AsyncServer.reason.PING_TIMEOUT``, ...)."""
 
+    event_names = _EVENTS
+    """The events :meth:`on` accepts: ``('connect', 'disconnect', 'message')``."""
+
     def __init__(
         self,
         async_mode: str | None = None,
@@ -200,7 +205,23 @@ class AsyncServer:
     # -- the server's nursery --------------------------------------------------
 
     async def __aenter__(self) -> AsyncServer:
-        """Open the server's nursery; sessions and background tasks live in it."""
+        """Open the server's nursery; sessions and background tasks live in it.
+
+        Use it where no ASGI lifespan runs (tests, or code calling
+        :meth:`handle_request` itself); under hypercorn, :class:`~trio_engineio.ASGIApp`'s
+        lifespan does it.
+
+        Returns:
+            The server.
+
+        Raises:
+            RuntimeError: the server is already running.
+
+        Example::
+
+            async with eio, trio_engineio.testing.open_client(eio) as client:
+                await client.connect(trio_engineio.testing.BASE_URL)
+        """
         if self._nursery is not None:
             raise RuntimeError("this AsyncServer is already running")
         manager = trio.open_nursery()
@@ -214,7 +235,24 @@ class AsyncServer:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
-        """Shut down gracefully (see :meth:`shutdown`) and close the nursery."""
+        """Shut down gracefully (see :meth:`shutdown`) and close the nursery.
+
+        If the block raised, the sessions are cancelled at once instead.
+
+        Args:
+            exc_type: the exception type, if the block raised.
+            exc_value: the exception, if the block raised.
+            traceback: its traceback.
+
+        Returns:
+            Whatever the nursery returns (the exception is not swallowed).
+
+        Example::
+
+            async with eio:
+                ...
+            # every session closed, every background task ended
+        """
         manager, nursery = self._nursery_manager, self._nursery
         assert manager is not None
         assert nursery is not None
@@ -228,8 +266,29 @@ class AsyncServer:
         return result
 
     @property
+    def sockets(self) -> Mapping[str, object]:
+        """The open sessions by sid, read-only, like python-engineio's ``sockets`` dict.
+
+        For ``sid in eio.sockets``, ``len(eio.sockets)`` and iterating over the
+        sids; the values are internal objects, not public API. A session is in
+        it from its handshake (the ``connect`` handler already sees it) until it
+        has closed.
+
+        Example::
+
+            print(len(eio.sockets), "clients")
+        """
+        return MappingProxyType(self._sessions)
+
+    @property
     def running(self) -> bool:
-        """Whether the server's nursery is open."""
+        """Whether the server's nursery is open (by lifespan or ``async with``).
+
+        Example::
+
+            async with trio_engineio.testing.open_lifespan(app):
+                assert eio.running
+        """
         return self._nursery is not None
 
     def _require_nursery(self) -> trio.Nursery:
@@ -240,11 +299,27 @@ class AsyncServer:
     # -- python-engineio's API ---------------------------------------------------
 
     def is_asyncio_based(self) -> bool:
-        """``False``: this server is Trio-based (python-engineio's ``AsyncServer`` answers ``True``)."""
+        """``False``: this server is Trio-based (python-engineio's ``AsyncServer`` answers ``True``).
+
+        Returns:
+            ``False``.
+
+        Example::
+
+            assert not eio.is_asyncio_based()
+        """
         return False
 
     def async_modes(self) -> list[str]:
-        """The supported async modes: ``['asgi']``."""
+        """The supported async modes.
+
+        Returns:
+            ``['asgi']``.
+
+        Example::
+
+            assert eio.async_modes() == ["asgi"]
+        """
         return ["asgi"]
 
     @overload
@@ -284,13 +359,25 @@ class AsyncServer:
     async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
         """Send a message to a client.
 
+        Waits while the session's outbound buffer is full (``outbound_buffer_size``
+        packets). An unknown or closed sid is logged and ignored, as in
+        python-engineio.
+
         Args:
             sid: the recipient's session id.
             data: ``str`` (a text message), ``bytes`` (binary), or a ``dict`` /
                 ``list`` (sent as JSON text).
 
-        Waits while the session's outbound buffer is full. An unknown or closed
-        sid is logged and ignored, as in python-engineio.
+        Raises:
+            LocalProtocolError: a ``str`` (or JSON text) with a lone surrogate, which
+                has no UTF-8 encoding; python-engineio fails later, while writing.
+            TypeError: a ``dict``/``list`` the JSON module cannot serialise.
+
+        Example::
+
+            await eio.send(sid, "hello")
+            await eio.send(sid, b"\\x00\\x01")  # binary
+            await eio.send(sid, {"type": "welcome", "sid": sid})  # JSON text
         """
         if isinstance(data, str | bytes):
             payload: str | bytes = data
@@ -301,7 +388,26 @@ class AsyncServer:
         await self.send_packet(sid, Packet(PacketType.MESSAGE, payload))
 
     async def send_packet(self, sid: str, pkt: Packet) -> None:
-        """Send a raw :class:`~trio_engineio.protocol.Packet` to a client."""
+        """Send a raw :class:`~trio_engineio.protocol.Packet` to a client.
+
+        Like :meth:`send`, it waits while the outbound buffer is full, and an
+        unknown or closed sid is logged and ignored.
+
+        Args:
+            sid: the recipient's session id.
+            pkt: the packet.
+
+        Raises:
+            LocalProtocolError: the packet cannot be encoded (see
+                :func:`~trio_engineio.protocol.packet.check_sendable`); nothing is queued.
+
+        Example::
+
+            from trio_engineio.protocol import Packet, PacketType
+
+            await eio.send_packet(sid, Packet(PacketType.MESSAGE, "raw text"))
+        """
+        check_sendable(pkt)
         session = self._sessions.get(sid)
         if session is None:
             self.logger.warning("Cannot send to sid %s", sid)
@@ -320,18 +426,52 @@ class AsyncServer:
     async def get_session(self, sid: str) -> dict[str, Any]:
         """The user session dict of a client.
 
+        Args:
+            sid: the session id.
+
+        Returns:
+            The dict itself (changes to it are kept; :meth:`session` reads better).
+
         Raises:
-            KeyError: no such session.
+            KeyError: no such session, or it has closed.
+
+        Example::
+
+            user = (await eio.get_session(sid)).get("user")
         """
         return self._get_session_object(sid).user_session
 
     async def save_session(self, sid: str, session: dict[str, Any]) -> None:
-        """Replace the user session dict of a client."""
+        """Replace the user session dict of a client.
+
+        Args:
+            sid: the session id.
+            session: the new dict.
+
+        Raises:
+            KeyError: no such session, or it has closed.
+
+        Example::
+
+            await eio.save_session(sid, {"user": "alice"})
+        """
         self._get_session_object(sid).user_session = session
 
     @contextlib.asynccontextmanager
     async def session(self, sid: str) -> Any:
         """An async context manager over the user session; saved on exit.
+
+        If the session ends while the block runs, nothing is saved and no error is
+        raised.
+
+        Args:
+            sid: the session id.
+
+        Yields:
+            The user session dict.
+
+        Raises:
+            KeyError: on entry, no such session (or it has closed).
 
         Example::
 
@@ -344,18 +484,38 @@ class AsyncServer:
             await self.save_session(sid, user_session)
 
     def transport(self, sid: str) -> str:
-        """The name of a client's transport: ``'polling'`` or ``'websocket'``.
+        """The name of a client's transport.
+
+        Args:
+            sid: the session id.
+
+        Returns:
+            ``'polling'`` or ``'websocket'`` (after an upgrade, ``'websocket'``).
 
         Raises:
-            KeyError: no such session.
+            KeyError: no such session, or it has closed.
+
+        Example::
+
+            if eio.transport(sid) == "polling":
+                ...
         """
         return self._get_session_object(sid).machine.transport.value
 
     async def disconnect(self, sid: str | None = None) -> None:
         """Close one client's session (its CLOSE packet is delivered), or all of them.
 
-        Returns once the ``disconnect`` handlers have run. An unknown sid, or no
-        clients at all, is not an error.
+        Returns once the ``disconnect`` handlers have run (reason
+        ``SERVER_DISCONNECT``); it never waits for a client that does not poll
+        again. An unknown sid, or no clients at all, is not an error.
+
+        Args:
+            sid: the session to close; ``None`` closes every session.
+
+        Example::
+
+            await eio.disconnect(sid)
+            await eio.disconnect()  # everyone
         """
         if sid is None:
             async with trio.open_nursery() as nursery:
@@ -373,7 +533,18 @@ class AsyncServer:
 
         Each client gets its CLOSE packet (within ``close_timeout``), the
         ``disconnect`` handlers run, then background tasks are cancelled. It
-        returns within about ``close_timeout`` seconds plus handler time.
+        returns within about ``close_timeout`` seconds plus handler time. Lifespan
+        shutdown and the end of ``async with`` call it; call it yourself to close
+        the sessions before the ASGI server stops (see the server guide's
+        "Shutting down under hypercorn").
+
+        Example::
+
+            async def shutdown_trigger():
+                await stop_requested.wait()
+                await eio.shutdown()  # before hypercorn's graceful wait
+
+            await hypercorn.trio.serve(app, config, shutdown_trigger=shutdown_trigger)
         """
         self.logger.info("trio_engineio server is shutting down")
         await self.disconnect()
@@ -388,12 +559,30 @@ class AsyncServer:
     def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> BackgroundTask:
         """Run ``target(*args, **kwargs)`` in the server's nursery.
 
+        An exception it raises is logged and kept in the handle.
+
+        Args:
+            target: an async function.
+            args: its positional arguments.
+            kwargs: its keyword arguments.
+
         Returns:
             A :class:`~trio_engineio._concurrency.BackgroundTask`: ``await`` it for
             the result, ``cancel()`` it to stop it. :meth:`shutdown` cancels it.
 
         Raises:
             EngineIOError: the server is not running.
+
+        Example::
+
+            async def ticker(sid):
+                while True:
+                    await eio.send(sid, "tick")
+                    await trio.sleep(1)
+
+            task = eio.start_background_task(ticker, sid)
+            ...
+            task.cancel()
         """
         handle = start_background_task(self._require_nursery(), self.logger, target, *args, **kwargs)
         self._background_tasks.add(handle)
@@ -405,23 +594,75 @@ class AsyncServer:
         self._background_tasks.discard(handle)
 
     async def sleep(self, seconds: float = 0) -> None:
-        """``trio.sleep``."""
+        """Sleep: ``trio.sleep``, for code written against python-engineio.
+
+        Args:
+            seconds: how long.
+
+        Example::
+
+            await eio.sleep(1)
+        """
         await trio.sleep(seconds)
 
     def create_queue(self, maxsize: int = 0) -> Queue[Any]:
-        """A Trio-backed queue with ``put``/``get``/``put_nowait``/``get_nowait``."""
+        """A Trio-backed queue with ``asyncio.Queue``'s method names.
+
+        Args:
+            maxsize: the most items it holds; ``0`` (the default) for no limit.
+
+        Returns:
+            A :class:`~trio_engineio._concurrency.Queue`.
+
+        Example::
+
+            queue = eio.create_queue()
+            await queue.put("job")
+            job = await queue.get()
+        """
         return Queue(maxsize)
 
     def get_queue_empty_exception(self) -> type[QueueEmpty]:
-        """The exception ``get_nowait`` raises on an empty queue."""
+        """The exception ``get_nowait`` raises on an empty queue from :meth:`create_queue`.
+
+        Returns:
+            :class:`~trio_engineio.exceptions.QueueEmpty`.
+
+        Example::
+
+            try:
+                item = queue.get_nowait()
+            except eio.get_queue_empty_exception():
+                item = None
+        """
         return QueueEmpty
 
     def create_event(self) -> trio.Event:
-        """A ``trio.Event``."""
+        """Create an event.
+
+        Returns:
+            A ``trio.Event`` (``set()``, ``is_set()``, ``await wait()``).
+
+        Example::
+
+            ready = eio.create_event()
+            ready.set()
+            await ready.wait()
+        """
         return trio.Event()
 
     def generate_id(self) -> str:
-        """A new URL-safe session id (random, from :mod:`secrets`)."""
+        """A new session id: 20 URL-safe characters, random (from :mod:`secrets`) plus a counter.
+
+        Override it to make your own ids; they must be unique and URL-safe.
+
+        Returns:
+            The id.
+
+        Example::
+
+            sid = eio.generate_id()  # e.g. '_cnoNbs-JmZ69okPAAAB'
+        """
         self._sequence_number = (self._sequence_number + 1) & 0xFFFFFF
         raw = secrets.token_bytes(12) + self._sequence_number.to_bytes(3, "big")
         return base64.urlsafe_b64encode(raw).decode("ascii")
@@ -429,9 +670,17 @@ class AsyncServer:
     def attach(self, app: Any, engineio_path: str = "engine.io") -> Any:
         """Wrap an ASGI app so that Engine.IO is served beside it.
 
+        Args:
+            app: the ASGI app that gets every other request (and the lifespan events).
+            engineio_path: the Engine.IO path.
+
         Returns:
             An :class:`~trio_engineio.ASGIApp` routing ``/engineio_path/`` here
             and everything else to ``app``.
+
+        Example::
+
+            app = eio.attach(starlette_app)  # ASGIApp(eio, other_asgi_app=starlette_app)
         """
         from trio_engineio.asgi import ASGIApp
 
@@ -448,17 +697,24 @@ class AsyncServer:
             result = await result
         return result
 
+    # A handler's exception, even a BaseException that is not fatal (see is_fatal), is
+    # logged and ends there: it must not reach the ASGI server nor the server's nursery.
+
     async def _trigger_connect(self, sid: str, environ: dict[str, Any]) -> Any:
         try:
             return await self._call_handler("connect", sid, environ)
-        except Exception:
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
             self.logger.exception("connect handler error")
             return False
 
     async def _trigger_message(self, sid: str, data: Any) -> None:
         try:
             await self._call_handler("message", sid, data)
-        except Exception:
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
             self.logger.exception("message handler error")
 
     async def _trigger_disconnect(self, sid: str, reason: CloseReason | None) -> None:
@@ -472,7 +728,9 @@ class AsyncServer:
                 result = handler(sid)
             if inspect.isawaitable(result):
                 await result
-        except Exception:
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
             self.logger.exception("disconnect handler error")
 
     def _forget(self, session: Session) -> None:
@@ -484,17 +742,35 @@ class AsyncServer:
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI ``http`` or ``websocket`` request for Engine.IO.
 
-        Nothing a client sends makes this raise: bad requests are answered with
-        400 and a JSON body, bad packets close that client's session.
+        :class:`~trio_engineio.ASGIApp` calls it for requests under its
+        ``engineio_path``; call it yourself to route requests with your own ASGI
+        code. Nothing a client sends makes this raise: bad requests are answered with
+        400 and a JSON body, bad packets close that client's session, and an
+        error from the ASGI server's ``send`` (ASGI lets servers raise once the
+        client has gone) ends the request as a client that went away.
+
+        Args:
+            scope: the ASGI ``http`` or ``websocket`` scope.
+            receive: the ASGI receive callable.
+            send: the ASGI send callable.
 
         Raises:
             EngineIOError: the server is not running (see :class:`AsyncServer`).
+
+        Example::
+
+            async def app(scope, receive, send):  # a hand-written router
+                if scope["type"] != "lifespan" and scope["path"].startswith("/engine.io/"):
+                    await eio.handle_request(scope, receive, send)
         """
         self._require_nursery()
-        if scope["type"] == "websocket":
-            await self._handle_websocket(scope, receive, send)
-        else:
-            await self._handle_http(scope, receive, send)
+        try:
+            if scope["type"] == "websocket":
+                await self._handle_websocket(scope, receive, send)
+            else:
+                await self._handle_http(scope, receive, _checked_send(send))
+        except SocketIsClosedError as exc:
+            self.logger.info("the client went away before its response: %r", exc.__cause__)
 
     def _allowed_origins(self, environ: dict[str, Any]) -> list[str] | None:
         """The allowed origins for this request; ``None`` means any."""
@@ -519,7 +795,9 @@ class AsyncServer:
             try:
                 # Arity decides, not a TypeError retry: that would call it twice and hide its own bugs.
                 accepted = allowed(origin, environ) if _accepts_two_arguments(allowed) else allowed(origin)
-            except Exception:
+            except BaseException as exc:
+                if is_fatal(exc):
+                    raise
                 self.logger.exception("cors_allowed_origins callable raised; refusing origin %r", origin)
                 accepted = False
             return [origin] if accepted and origin else []
@@ -633,7 +911,12 @@ class AsyncServer:
         if session is None:
             return await self._refuse_connect(send, environ)
         packet = self._open_packet(session.sid, Transport.POLLING)
-        await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid))
+        try:
+            await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid))
+        except SocketIsClosedError:
+            # The client never learns its sid: end the session now, not at its ping timeout.
+            await session.close(CloseReason.TRANSPORT_CLOSE, "the client went away before the handshake response")
+            raise
 
     def _open_packet(self, sid: str, transport: Transport) -> Packet:
         upgrades = (
@@ -737,6 +1020,9 @@ class AsyncServer:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        # ``send`` itself goes to the websocket writer (it translates errors per frame);
+        # the handshake's own messages go through this.
+        checked_send = _checked_send(send)
         try:
             if self._origin_refused(environ):
                 raise HandshakeError(ErrorCode.FORBIDDEN, "origin not allowed")
@@ -754,18 +1040,18 @@ class AsyncServer:
                 return
         except HandshakeError as error:
             self.logger.info("refused websocket %s: %s", environ["RAW_URI"], error)
-            await self._refuse_websocket(scope, send, error.http_status, error_body(error.code))
+            await self._refuse_websocket(scope, checked_send, error.http_status, error_body(error.code))
             return
         new_session = await self._open_session(Transport.WEBSOCKET, environ)
         if new_session is None:
             refusal = environ.get("trio_engineio.refusal")
             body = self._json.dumps(refusal if refusal not in (None, False) else "Unauthorized").encode()
-            await self._refuse_websocket(scope, send, 401, body)
+            await self._refuse_websocket(scope, checked_send, 401, body)
             return
-        await send({"type": "websocket.accept"})
         write = _websocket_writer(send)
         close_code = 1000
         try:
+            await checked_send({"type": "websocket.accept"})
             await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
             with trio.CancelScope() as reader_scope:
                 new_session.attach_websocket(write, reader_scope)
@@ -781,10 +1067,10 @@ class AsyncServer:
         with trio.CancelScope() as reader_scope:
             if not session.begin_probe(reader_scope):
                 raise HandshakeError(ErrorCode.BAD_REQUEST, "this session cannot be upgraded now")
-            await send({"type": "websocket.accept"})
             write = _websocket_writer(send)
             result: int | None = 1000  # stays so when the session cancels an abandoned probe
             try:
+                await _checked_send(send)({"type": "websocket.accept"})
                 result = await self._read_websocket(session, receive, write, probing=True)
             except SocketIsClosedError:
                 result = _PEER_CLOSED
@@ -818,7 +1104,11 @@ class AsyncServer:
             frame: str | bytes | None = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
-            if len(frame) > limit or (type(frame) is str and len(frame) * 4 > limit and len(frame.encode()) > limit):
+            # surrogatepass: a text frame from a server that let a lone surrogate through
+            # (none should) is measured, not a UnicodeEncodeError escaping into it.
+            if len(frame) > limit or (
+                type(frame) is str and len(frame) * 4 > limit and len(frame.encode("utf-8", "surrogatepass")) > limit
+            ):
                 await session.close(
                     CloseReason.TRANSPORT_ERROR, f"a websocket message exceeded max_http_buffer_size ({limit} bytes)"
                 )
@@ -850,6 +1140,23 @@ def _accepts_two_arguments(handler: Callable[..., Any]) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _checked_send(send: Send) -> Send:
+    """``send``, with any error it raises turned into :class:`SocketIsClosedError`.
+
+    Once the client has gone, an ASGI server may raise from ``send`` (the spec
+    asks for an ``OSError``; hypercorn raises other things too): all mean the
+    same here, and none must escape back into the server.
+    """
+
+    async def checked(message: Message) -> None:
+        try:
+            await send(message)
+        except Exception as exc:
+            raise SocketIsClosedError("the client is gone") from exc
+
+    return checked
 
 
 def _websocket_writer(send: Send) -> WebSocketWriter:

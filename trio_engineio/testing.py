@@ -85,14 +85,34 @@ ASGIApp = Any
 
 
 class WebSocketRejected(ConnectionError):
-    """The app refused the websocket handshake; ``status_code``/``error_body`` say how."""
+    """The app refused the websocket handshake; ``status_code``/``error_body`` say how.
+
+    A :class:`~trio_engineio.exceptions.ConnectionError`, so a client test can
+    catch it as it catches a refused polling handshake.
+
+    Example::
+
+        with pytest.raises(WebSocketRejected) as refused:
+            async with open_websocket(app, headers={"Origin": "https://evil.example"}):
+                pass
+        assert refused.value.error_body == {"code": 4, "message": "Forbidden"}
+    """
 
 
 class WebSocketClosed(EngineIOError):
     """The app closed the websocket.
 
+    Args:
+        code: the close code it sent (1006 when its handler ended without one).
+
     Attributes:
         code: the close code it sent.
+
+    Example::
+
+        with pytest.raises(WebSocketClosed) as closed:
+            await websocket.receive()
+        assert closed.value.code == 1009
     """
 
     def __init__(self, code: int) -> None:
@@ -101,7 +121,20 @@ class WebSocketClosed(EngineIOError):
 
 
 class WebSocketSession:
-    """The client end of an in-memory websocket to an ASGI app (see :func:`open_websocket`)."""
+    """The client end of an in-memory websocket to an ASGI app (see :func:`open_websocket`).
+
+    Raw frames in and out: the Engine.IO layer is yours to speak (or see
+    :class:`RawWebSocketClient`).
+
+    Attributes:
+        close_code: the code the app closed with, once it has.
+
+    Example::
+
+        async with open_websocket(app) as websocket:
+            open_frame = await websocket.receive()  # '0{"sid":...}'
+            await websocket.send("4hello")
+    """
 
     def __init__(
         self,
@@ -113,7 +146,15 @@ class WebSocketSession:
         self.close_code: int | None = None
 
     async def send(self, message: str | bytes) -> None:
-        """Send a text (``str``) or binary (``bytes``) message to the app."""
+        """Send a text (``str``) or binary (``bytes``) message to the app.
+
+        Args:
+            message: the whole message.
+
+        Example::
+
+            await websocket.send("2probe")
+        """
         if isinstance(message, str):
             await self._to_app.send({"type": "websocket.receive", "text": message, "bytes": None})
         else:
@@ -122,8 +163,15 @@ class WebSocketSession:
     async def receive(self) -> str | bytes:
         """The next message from the app.
 
+        Returns:
+            ``str`` for a text message, ``bytes`` for binary.
+
         Raises:
             WebSocketClosed: the app closed the websocket (or its handler ended).
+
+        Example::
+
+            frame = await websocket.receive()
         """
         if self.close_code is not None:
             raise WebSocketClosed(self.close_code)
@@ -141,7 +189,16 @@ class WebSocketSession:
         return bytes(message.get("bytes") or b"")
 
     async def wait_closed(self) -> int:
-        """Discard messages until the app closes the websocket; return the close code."""
+        """Discard messages until the app closes the websocket.
+
+        Returns:
+            The close code.
+
+        Example::
+
+            await websocket.send("x")  # not a packet
+            assert await websocket.wait_closed() == 1002
+        """
         while True:
             try:
                 await self.receive()
@@ -149,7 +206,15 @@ class WebSocketSession:
                 return closed.code
 
     async def close(self, code: int = 1000) -> None:
-        """Disconnect, as a client closing the websocket does."""
+        """Disconnect, as a client closing the websocket does (the app receives ``websocket.disconnect``).
+
+        Args:
+            code: the close code the app is told (1006: no close frame, a lost network).
+
+        Example::
+
+            await websocket.close()
+        """
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await self._to_app.send({"type": "websocket.disconnect", "code": code})
 
@@ -199,6 +264,9 @@ async def open_websocket(
 ) -> AsyncIterator[WebSocketSession]:
     """Open an in-memory websocket to an ASGI app.
 
+    No sockets and no real time: it runs under ``autojump_clock``. The websocket
+    is closed (``websocket.disconnect``) when the block ends.
+
     Args:
         app: the ASGI application (its server must be running).
         path: the request path.
@@ -211,6 +279,12 @@ async def open_websocket(
 
     Raises:
         WebSocketRejected: the app refused (HTTP denial response or close before accept).
+
+    Example::
+
+        async with eio, open_websocket(ASGIApp(eio)) as websocket:
+            assert (await websocket.receive()).startswith("0{")  # the OPEN packet
+            await websocket.send("4hello")
     """
     query = {"EIO": "4", "transport": "websocket"} if query is None else query
     scope = _websocket_scope(path, urlencode(query).encode(), headers, client)
@@ -273,7 +347,25 @@ async def _read_handshake_answer(from_app: trio.MemoryReceiveChannel[dict[str, A
 
 @contextlib.asynccontextmanager
 async def open_http_client(app: ASGIApp, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
-    """An ``httpx.AsyncClient`` that sends requests to ``app`` in memory."""
+    """An ``httpx.AsyncClient`` that sends requests to ``app`` in memory (httpx's own ASGI transport).
+
+    It does not run the app's lifespan (see :func:`open_lifespan`), and a
+    request it gives up on cancels the app (:class:`InMemoryHTTPTransport`
+    tells the app ``http.disconnect`` instead).
+
+    Args:
+        app: the ASGI application.
+        base_url: the URL relative requests are resolved against.
+
+    Yields:
+        The client, closed when the block ends.
+
+    Example::
+
+        async with open_lifespan(app), open_http_client(app) as http:
+            response = await http.get("/engine.io/", params={"EIO": "4", "transport": "polling"})
+            assert response.text.startswith("0{")
+    """
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
         yield client
@@ -283,8 +375,21 @@ async def open_http_client(app: ASGIApp, base_url: str = "http://testserver") ->
 async def open_lifespan(app: ASGIApp) -> AsyncIterator[None]:
     """Run an ASGI app's lifespan: startup on entry, shutdown on exit.
 
+    For an :class:`~trio_engineio.ASGIApp` this starts its server, as hypercorn does.
+
+    Args:
+        app: the ASGI application.
+
+    Yields:
+        Nothing; the app is started.
+
     Raises:
         EngineIOError: the app reported that startup or shutdown failed.
+
+    Example::
+
+        async with open_lifespan(app):
+            assert app.engineio_server.running
     """
     to_app_send, to_app_receive = trio.open_memory_channel[dict[str, Any]](math.inf)
     from_app_send, from_app_receive = trio.open_memory_channel[dict[str, Any]](math.inf)
@@ -320,6 +425,19 @@ async def serve_hypercorn(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterato
     (an :class:`~trio_engineio.ASGIApp`), its sessions are closed gracefully first:
     every client gets its CLOSE packet. Do not combine with ``autojump_clock``: real
     sockets need real time.
+
+    Args:
+        app: the ASGI application.
+        host: the address to listen on (port 0: the system picks a free one).
+
+    Yields:
+        The base URL, e.g. ``http://127.0.0.1:41235``.
+
+    Example::
+
+        async def test_real_sockets():  # no autojump_clock
+            async with serve_hypercorn(app) as url, trio_engineio.AsyncClient() as client:
+                await client.connect(url)
     """
     from hypercorn.config import Config
     from hypercorn.trio import serve
@@ -355,7 +473,13 @@ async def serve_hypercorn(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterato
 # -- HTTP in memory, with client disconnects ---------------------------------------------------
 
 BASE_URL = "http://testserver"
-"""The URL in-memory clients connect to; the host is never resolved, so any would do."""
+"""The URL in-memory clients connect to; the host is never resolved, so any would do.
+
+Example::
+
+    async with eio, open_client(eio) as client:
+        await client.connect(BASE_URL)
+"""
 
 
 class InMemoryHTTPTransport(httpx.AsyncBaseTransport):
@@ -391,9 +515,22 @@ class InMemoryHTTPTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Run the app on ``request``; return its response once complete.
 
+        Called by ``httpx.AsyncClient``; you do not call it yourself.
+
+        Args:
+            request: the request.
+
+        Returns:
+            The complete response.
+
         Raises:
             httpx.RemoteProtocolError: the app ended without a complete response.
             Exception: whatever the app raised.
+
+        Example::
+
+            async with httpx.AsyncClient(transport=InMemoryHTTPTransport(app), base_url=BASE_URL) as http:
+                response = await http.get("/engine.io/", params={"EIO": "4", "transport": "polling"})
         """
         assert isinstance(request.stream, httpx.AsyncByteStream)
         scope = {
@@ -476,6 +613,15 @@ class InMemoryClientWebSocket:
 
     Made by :class:`InMemoryWebSocketConnector`; the app runs in a task of the
     nursery the client gave the connector.
+
+    Example::
+
+        async with trio.open_nursery() as nursery:
+            websocket = await InMemoryWebSocketConnector(app).connect(
+                nursery, "ws://testserver/engine.io/?EIO=4&transport=websocket", headers={}, time_limit=5
+            )
+            print(await websocket.receive())  # the OPEN packet
+            await websocket.aclose()
     """
 
     def __init__(
@@ -496,8 +642,15 @@ class InMemoryClientWebSocket:
     async def send(self, frame: str | bytes) -> None:
         """Send one message to the app (lost without a trace during a partition).
 
+        Args:
+            frame: the whole message: ``str`` for text, ``bytes`` for binary.
+
         Raises:
             WebSocketClosedError: the websocket is closed.
+
+        Example::
+
+            await websocket.send("4hello")
         """
         code = self._session.close_code
         if self._closed or code is not None:
@@ -513,8 +666,15 @@ class InMemoryClientWebSocket:
     async def receive(self) -> str | bytes:
         """The next message from the app (nothing ever arrives during a partition, not even a close).
 
+        Returns:
+            ``str`` for a text message, ``bytes`` for binary.
+
         Raises:
             WebSocketClosedError: the app closed the websocket, or ended.
+
+        Example::
+
+            frame = await websocket.receive()
         """
         if self._closed:
             raise WebSocketClosedError("the websocket is closed", code=None)
@@ -537,6 +697,13 @@ class InMemoryClientWebSocket:
         The app is told ``websocket.disconnect`` (code 1000 if ``polite``, else
         1006), except during a partition, where it hears nothing; a handler
         still running after ``time_limit`` is cancelled.
+
+        Args:
+            polite: a normal close (1000) rather than a lost connection (1006).
+
+        Example::
+
+            await websocket.aclose(polite=False)
         """
         if self._closed:
             return
@@ -585,6 +752,12 @@ class InMemoryWebSocketConnector:
         unanswered PING), as when a cable is pulled. When the client finally
         closes its websocket, the app is not told; its handler is cancelled
         after the client's ``request_timeout`` unless it ended by itself.
+
+        Example::
+
+            connector.partition()
+            await client.wait()  # the client's watchdog ends the connection
+            assert disconnect_reasons == [trio_engineio.CloseReason.PING_TIMEOUT]
         """
         self.partitioned = True
 
@@ -593,10 +766,23 @@ class InMemoryWebSocketConnector:
     ) -> InMemoryClientWebSocket:
         """Run the app on a websocket request for ``url``; see :meth:`~trio_engineio.client.WebSocketConnector.connect`.
 
+        Args:
+            nursery: where the app's task runs (the client's connection nursery).
+            url: the websocket URL; its host becomes the ``Host`` header.
+            headers: the handshake headers.
+            time_limit: seconds the app has to accept, and to end after a close.
+
+        Returns:
+            The accepted :class:`InMemoryClientWebSocket`.
+
         Raises:
             WebSocketRejected: the app refused the websocket (a ``ConnectionError``
                 with ``status_code`` and ``error_body``).
             ConnectionError: the app did not answer within ``time_limit``.
+
+        Example::
+
+            client = trio_engineio.AsyncClient(websocket_connector=InMemoryWebSocketConnector(app))
         """
         parts = urlsplit(url)
         scope = _websocket_scope(
@@ -715,7 +901,20 @@ class SilentServer:
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """The ASGI entry point (``lifespan``, ``http`` and ``websocket``)."""
+        """The ASGI entry point (``lifespan``, ``http`` and ``websocket``).
+
+        Args:
+            scope: the ASGI scope.
+            receive: the ASGI receive callable.
+            send: the ASGI send callable.
+
+        Example::
+
+            server = SilentServer()
+            async with open_client(server) as client:
+                await client.connect(BASE_URL)
+                assert server.sids == [client.sid]
+        """
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -769,7 +968,16 @@ _RawPolling = TypeVar("_RawPolling", bound="RawPollingClient")
 
 
 class PendingGet:
-    """A long-polling GET running in a nursery; see :meth:`RawPollingClient.start_get`."""
+    """A long-polling GET running in a nursery; see :meth:`RawPollingClient.start_get`.
+
+    Example::
+
+        async with trio.open_nursery() as nursery:
+            pending = await poller.start_get(nursery)
+            await eio.send(poller.sid, "hello")
+            response = await pending.response()
+        assert response.text == "4hello"
+    """
 
     def __init__(self) -> None:
         self._scope = trio.CancelScope()
@@ -789,11 +997,24 @@ class PendingGet:
 
         Over :class:`InMemoryHTTPTransport` (:meth:`RawPollingClient.open` uses
         it) the app is told ``http.disconnect``.
+
+        Example::
+
+            pending.abort()
+            assert await pending.response() is None
         """
         self._scope.cancel()
 
     async def response(self) -> httpx.Response | None:
-        """Wait for the GET; its response, or ``None`` if it was aborted first."""
+        """Wait for the GET to end.
+
+        Returns:
+            Its response, or ``None`` if it was aborted first.
+
+        Example::
+
+            response = await pending.response()
+        """
         await self.done.wait()
         return self._response
 
@@ -846,12 +1067,28 @@ class RawPollingClient:
 
         Yields:
             The client, before its handshake.
+
+        Example::
+
+            async with eio, RawPollingClient.open(ASGIApp(eio)) as poller:
+                await poller.handshake()
         """
         async with httpx.AsyncClient(transport=InMemoryHTTPTransport(app), base_url=BASE_URL) as http:
             yield cls(http, path, app=app)
 
     def params(self, **extra: str) -> dict[str, str]:
-        """The query of a request in this session (``EIO``, ``transport``, ``sid``, then ``extra``)."""
+        """The query of a request in this session.
+
+        Args:
+            extra: more query parameters.
+
+        Returns:
+            ``EIO``, ``transport``, ``sid``, then ``extra``.
+
+        Example::
+
+            response = await poller.http.get(poller.path, params=poller.params(j="0"))  # JSONP
+        """
         return {"EIO": "4", "transport": "polling", "sid": self.sid, **extra}
 
     async def handshake(self, headers: Mapping[str, str] | None = None, **query: str) -> dict[str, Any]:
@@ -866,6 +1103,11 @@ class RawPollingClient:
 
         Raises:
             EngineIOError: the answer is not ``200`` with an OPEN packet.
+
+        Example::
+
+            data = await poller.handshake(headers={"Authorization": "Bearer secret"})
+            assert data["upgrades"] == ["websocket"]
         """
         response = await self.http.get(self.path, params={"EIO": "4", "transport": "polling", **query}, headers=headers)
         if response.status_code != 200 or response.text[:1] != "0":
@@ -876,14 +1118,33 @@ class RawPollingClient:
         return self.open_data
 
     async def get_response(self, **query: str) -> httpx.Response:
-        """A polling GET in this session, whatever its answer."""
+        """A polling GET in this session, whatever its answer.
+
+        Args:
+            query: extra query parameters.
+
+        Returns:
+            The response.
+
+        Example::
+
+            response = await poller.get_response()
+            assert response.status_code == 400  # after the session closed
+        """
         return await self.http.get(self.path, params=self.params(**query))
 
     async def get(self) -> list[Packet]:
-        """A polling GET that must be answered ``200``; the packets it carried.
+        """A polling GET that must be answered ``200``.
+
+        Returns:
+            The packets it carried.
 
         Raises:
             EngineIOError: another status.
+
+        Example::
+
+            assert await poller.get() == [Packet(PacketType.PING)]
         """
         response = await self.get_response()
         if response.status_code != 200:
@@ -891,12 +1152,42 @@ class RawPollingClient:
         return decode_payload(response.text)
 
     async def post_response(self, body: str | bytes, **query: str) -> httpx.Response:
-        """A polling POST of a raw body, whatever its answer."""
+        """A polling POST of a raw body, whatever its answer.
+
+        Args:
+            body: the body, ``str`` (sent as UTF-8) or ``bytes``.
+            query: extra query parameters.
+
+        Returns:
+            The response.
+
+        Example::
+
+            response = await poller.post_response("4hello")
+            assert response.text == "ok"
+        """
         content = body.encode() if isinstance(body, str) else body
         return await self.http.post(self.path, params=self.params(**query), content=content)
 
     async def post_chunked(self, body: httpx.AsyncByteStream, **query: str) -> httpx.Response:
-        """A polling POST whose body is streamed, with no ``Content-Length``."""
+        """A polling POST whose body is streamed, with no ``Content-Length``.
+
+        Args:
+            body: the body, as an ``httpx.AsyncByteStream``.
+            query: extra query parameters.
+
+        Returns:
+            The response.
+
+        Example::
+
+            class Chunks(httpx.AsyncByteStream):
+                async def __aiter__(self):
+                    yield b"4hel"
+                    yield b"lo"
+
+            response = await poller.post_chunked(Chunks())
+        """
         request = self.http.build_request("POST", self.path, params=self.params(**query))
         request.stream = body
         return await self.http.send(request)
@@ -904,8 +1195,15 @@ class RawPollingClient:
     async def post(self, *packets: Packet) -> None:
         """A polling POST of ``packets`` that must be answered ``200 ok``.
 
+        Args:
+            packets: the packets, sent as one payload.
+
         Raises:
             EngineIOError: another answer.
+
+        Example::
+
+            await poller.post(Packet(PacketType.PONG), Packet(PacketType.MESSAGE, "hi"))
         """
         response = await self.post_response(encode_payload(packets))
         if response.status_code != 200 or response.text != "ok":
@@ -913,6 +1211,12 @@ class RawPollingClient:
 
     async def start_get(self, nursery: trio.Nursery) -> PendingGet:
         """Start a GET in ``nursery``; return once it waits in the app (every task is blocked).
+
+        Args:
+            nursery: where the GET runs.
+
+        Returns:
+            The :class:`PendingGet`.
 
         Example::
 
@@ -929,8 +1233,15 @@ class RawPollingClient:
     async def post_oversize(self, size: int | None = None) -> httpx.Response:
         """POST one MESSAGE packet ``size`` bytes long (default: one more than ``maxPayload``).
 
+        Args:
+            size: the body's size in bytes.
+
         Returns:
             The response (``413`` from a server enforcing its limit).
+
+        Example::
+
+            assert (await poller.post_oversize()).status_code == 413
         """
         size = self.open_data["maxPayload"] + 1 if size is None else size
         return await self.post_response("4" + "x" * (size - 1))
@@ -938,8 +1249,15 @@ class RawPollingClient:
     async def post_malformed(self, body: str | bytes = "x") -> httpx.Response:
         """POST a body that is not a valid payload (by default ``x``, an unknown packet type).
 
+        Args:
+            body: the body.
+
         Returns:
             The response (``400`` from our server, which closes the session).
+
+        Example::
+
+            assert (await poller.post_malformed()).status_code == 400
         """
         return await self.post_response(body)
 
@@ -1027,6 +1345,11 @@ class RawWebSocketClient:
         Raises:
             WebSocketRejected: the app refused the websocket.
             EngineIOError: the first message is not an OPEN packet.
+
+        Example::
+
+            async with eio, RawWebSocketClient.open(ASGIApp(eio)) as ws:
+                print(ws.sid, ws.open_data["pingInterval"])
         """
         async with open_websocket(app, path, {"EIO": "4", "transport": "websocket", **query}, headers) as websocket:
             first = decode_frame(await websocket.receive())
@@ -1035,26 +1358,56 @@ class RawWebSocketClient:
             yield cls(websocket, json.loads(first.data))
 
     async def send(self, frame: str | bytes) -> None:
-        """Send a raw message."""
+        """Send a raw message.
+
+        Args:
+            frame: the whole message: ``str`` for text, ``bytes`` for binary.
+
+        Example::
+
+            await ws.send("4hello")
+        """
         await self.websocket.send(frame)
 
     async def receive(self) -> str | bytes:
         """The next raw message.
 
+        Returns:
+            ``str`` for text, ``bytes`` for binary.
+
         Raises:
             WebSocketClosed: the app closed the websocket.
+
+        Example::
+
+            assert await ws.receive() == "2"  # a PING
         """
         return await self.websocket.receive()
 
     async def send_packet(self, packet: Packet) -> None:
-        """Send one packet."""
+        """Send one packet.
+
+        Args:
+            packet: the packet.
+
+        Example::
+
+            await ws.send_packet(Packet(PacketType.PONG))
+        """
         await self.websocket.send(encode_frame(packet))
 
     async def receive_packet(self) -> Packet:
         """The next packet.
 
+        Returns:
+            The decoded packet.
+
         Raises:
             WebSocketClosed: the app closed the websocket.
+
+        Example::
+
+            assert await ws.receive_packet() == Packet(PacketType.MESSAGE, "hello")
         """
         return decode_frame(await self.websocket.receive())
 
@@ -1063,17 +1416,36 @@ class RawWebSocketClient:
 
         Returns:
             The close code.
+
+        Example::
+
+            await ws.send_malformed()
+            assert await ws.wait_closed() == 1002
         """
         return await self.websocket.wait_closed()
 
     async def upgrade(self) -> None:
-        """Complete an upgrade: send UPGRADE (``5``) on the probe websocket."""
+        """Complete an upgrade: send UPGRADE (``5``) on the probe websocket.
+
+        Example::
+
+            async with poller.open_probe() as probe:
+                await probe.upgrade()  # the websocket is now the session's transport
+        """
         await self.send_packet(Packet(PacketType.UPGRADE))
 
     async def send_oversize(self, size: int | None = None) -> None:
         """Send one MESSAGE packet ``size`` bytes long (default: one more than ``maxPayload``).
 
         Our server closes the websocket with code 1009.
+
+        Args:
+            size: the message's size in bytes.
+
+        Example::
+
+            await ws.send_oversize()
+            assert await ws.wait_closed() == 1009
         """
         size = self.open_data["maxPayload"] + 1 if size is None else size
         await self.websocket.send("4" + "x" * (size - 1))
@@ -1082,9 +1454,23 @@ class RawWebSocketClient:
         """Send a message that is not a packet (by default ``x``, an unknown packet type).
 
         Our server closes the websocket with code 1002.
+
+        Args:
+            frame: the message.
+
+        Example::
+
+            await ws.send_malformed("")
+            assert await ws.wait_closed() == 1002
         """
         await self.websocket.send(frame)
 
     async def vanish(self) -> None:
-        """Drop the websocket without a close frame (code 1006), as a client that lost its network."""
+        """Drop the websocket without a close frame (code 1006), as a client that lost its network.
+
+        Example::
+
+            async with poller.open_probe() as probe:
+                await probe.vanish()  # the upgrade is abandoned, polling goes on
+        """
         await self.websocket.close(1006)

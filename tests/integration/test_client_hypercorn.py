@@ -9,6 +9,9 @@ checked with a tolerance here; their exact values are asserted in memory.
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 import trio
 
 from trio_engineio import ASGIApp, AsyncClient, AsyncServer, CloseReason
+from trio_engineio.exceptions import ConnectionError
 from trio_engineio.testing import SilentServer, serve_hypercorn
 
 TRANSPORTS: dict[str, list[str] | None] = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": None}
@@ -196,3 +200,48 @@ async def test_a_client_that_stops_reading_is_dropped_for_ping_timeout(mode: str
         assert seen == [CloseReason.PING_TIMEOUT]
         received = [data async for data in client]
         assert received == [str(i) for i in range(len(received))]
+
+
+@contextlib.asynccontextmanager
+async def serve_tls(app: ASGIApp, directory: pathlib.Path) -> AsyncIterator[str]:
+    """Serve ``app`` with hypercorn's trio worker over TLS with a fresh self-signed certificate; yield its URL."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    asgi_app: Any = app  # hypercorn types apps with its TypedDict scopes (as testing.serve_hypercorn does)
+
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    command += ["-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(certificate)]
+    await trio.run_process(command, capture_stdout=True, capture_stderr=True)
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.certfile, config.keyfile = str(certificate), str(key)
+    config.accesslog = config.errorlog = None
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(
+            lambda task_status: serve(asgi_app, config, shutdown_trigger=shutdown.wait, task_status=task_status)
+        )
+        try:
+            yield binds[0]
+        finally:
+            await app.engineio_server.shutdown()
+            shutdown.set()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+async def test_ssl_verify_false_accepts_a_self_signed_certificate(tmp_path: pathlib.Path) -> None:
+    """``ssl_verify=False`` works for polling (httpx) and the websocket upgrade (trio-websocket);
+    with the default, the same server is refused as a ConnectionError."""
+    echo = EchoServer()
+    async with serve_tls(echo.app, tmp_path) as url:
+        assert url.startswith("https://")
+        async with AsyncClient(ssl_verify=False) as client:
+            await connect(client, url, "upgrade")
+            await client.send("over TLS")
+            assert await client.receive() == "over TLS"
+        for transports in (["polling"], ["websocket"]):
+            async with AsyncClient() as client:
+                with pytest.raises(ConnectionError):
+                    await client.connect(url, transports=transports)

@@ -8,6 +8,7 @@ from trio_engineio.exceptions import EngineIOError, LocalProtocolError, RemotePr
 from trio_engineio.protocol.packet import (
     Packet,
     PacketType,
+    check_sendable,
     decode_frame,
     decode_text_packet,
     encode_frame,
@@ -127,3 +128,31 @@ def test_encode_rejects_binary_on_a_non_message(packet_type: PacketType) -> None
 def test_text_packet_helpers_match_frames(frame: str, packet: Packet) -> None:
     assert decode_text_packet(frame) == packet
     assert encode_text_packet(packet) == frame
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        Packet(PacketType.MESSAGE, "ascii"),
+        Packet(PacketType.MESSAGE, "caf\u00e9 \U0001f600"),
+        Packet(PacketType.MESSAGE, b"\xff\x00"),
+        Packet(PacketType.PING),
+    ],
+)
+def test_check_sendable_accepts_what_encodes(packet: Packet) -> None:
+    check_sendable(packet)
+
+
+@pytest.mark.parametrize(
+    ("packet", "match"),
+    [
+        (Packet(PacketType.MESSAGE, "a\ud800b"), r"lone surrogate \(at index 1\)"),
+        (Packet(PacketType.MESSAGE, "\udfff"), "no UTF-8 encoding"),
+        (Packet(PacketType.PING, b"x"), "only allowed on a message, not PING"),
+        (Packet(PacketType.MESSAGE, 42), "must be str or bytes, not int"),  # type: ignore[arg-type]
+    ],
+)
+def test_check_sendable_refuses_what_cannot_be_encoded(packet: Packet, match: str) -> None:
+    """A packet the application makes is checked where it is sent, not when a writer encodes it."""
+    with pytest.raises(LocalProtocolError, match=match):
+        check_sendable(packet)

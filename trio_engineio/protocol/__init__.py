@@ -24,7 +24,7 @@ from trio_engineio.protocol.handshake import (
     parse_query,
     parse_request,
 )
-from trio_engineio.protocol.packet import Packet, PacketType, decode_frame, encode_frame
+from trio_engineio.protocol.packet import Packet, PacketType, check_sendable, decode_frame, encode_frame
 from trio_engineio.protocol.payload import (
     decode_jsonp_body,
     decode_payload,
@@ -71,6 +71,7 @@ __all__ = [
     "UpgradeAbandoned",
     "UpgradeCompleted",
     "UpgradeProbed",
+    "check_sendable",
     "decode_frame",
     "decode_jsonp_body",
     "decode_payload",

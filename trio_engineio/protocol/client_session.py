@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PACKETS_PER_POST = 16
-"""The most packets one POST holds by default: python-engineio servers drop bigger bodies."""
+"""The most packets one POST holds by default (python-engineio servers drop bigger bodies)."""
 
 _PROBE = "probe"
 PROBE_PACKET = Packet(PacketType.PING, _PROBE)
@@ -65,7 +65,12 @@ _UPGRADE_PACKET = Packet(PacketType.UPGRADE)
 
 
 class ClientState(enum.Enum):
-    """Where a client session is in its life."""
+    """Where a client session is in its life.
+
+    Example:
+        >>> ClientSession(Transport.POLLING).state
+        <ClientState.CONNECTING: 'connecting'>
+    """
 
     CONNECTING = "connecting"
     """The handshake is under way; the OPEN packet is awaited."""
@@ -84,7 +89,12 @@ class ClientState(enum.Enum):
 
 
 class ClientTrigger(enum.Enum):
-    """What moves a client session from one state to another."""
+    """What moves a client session from one state to another (the columns of :data:`CLIENT_TRANSITIONS`).
+
+    Example:
+        >>> CLIENT_TRANSITIONS[ClientState.PROBING, ClientTrigger.PROBE_ANSWERED]
+        <ClientState.PAUSING: 'pausing'>
+    """
 
     OPEN = "open"
     PROBE = "probe"
@@ -117,7 +127,12 @@ CLIENT_TRANSITIONS: dict[tuple[ClientState, ClientTrigger], ClientState] = {
     (_S.UPGRADING, _T.FINISH): _S.CLOSED,
     (_S.CLOSING, _T.FINISH): _S.CLOSED,
 }
-"""Every allowed ``(state, trigger) -> next state``; anything else is a bug."""
+"""Every allowed ``(state, trigger) -> next state``; anything else is a bug.
+
+Example:
+    >>> CLIENT_TRANSITIONS[ClientState.PAUSING, ClientTrigger.PAUSED]
+    <ClientState.UPGRADING: 'upgrading'>
+"""
 
 _LIVE = frozenset({_S.OPEN, _S.PROBING, _S.PAUSING, _S.UPGRADING})
 _UPGRADE_IN_PROGRESS = frozenset({_S.PROBING, _S.PAUSING})
@@ -134,6 +149,10 @@ class HandshakeInfo:
         ping_timeout: seconds the server waits for a pong.
         max_payload: the most bytes the server accepts in one POST body, or
             ``None`` when the server did not say.
+
+    Example:
+        >>> parse_open_packet(Packet(PacketType.OPEN, '{"sid":"a","pingInterval":25000,"pingTimeout":20000}'))
+        HandshakeInfo(sid='a', upgrades=(), ping_interval=25.0, ping_timeout=20.0, max_payload=None)
     """
 
     sid: str
@@ -149,6 +168,12 @@ class Connected:
 
     Attributes:
         info: the handshake's parameters.
+
+    Example:
+        >>> s = ClientSession(Transport.WEBSOCKET)
+        >>> hello = Packet(PacketType.OPEN, '{"sid":"a","pingInterval":25000,"pingTimeout":20000}')
+        >>> s.receive_open(hello, now=0).info.sid
+        'a'
     """
 
     info: HandshakeInfo
@@ -159,10 +184,22 @@ class UpgradeReady:
     """Polling is paused and idle: the probed websocket is now the transport.
 
     Start reading it; the UPGRADE packet is first in :meth:`ClientSession.packets_to_send`.
+
+    Example:
+        >>> s = ClientSession(Transport.POLLING)
+        >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+        ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+        >>> s.start_probe()
+        Packet(type=<PacketType.PING: 2>, data='probe')
+        >>> s.receive_probe_packet(Packet(PacketType.PONG, "probe"), now=1)
+        [UpgradeReady()]
+        >>> s.packets_to_send()
+        [Packet(type=<PacketType.UPGRADE: 5>, data='')]
     """
 
 
 ClientEvent = Connected | MessageReceived | UpgradeReady | UpgradeAbandoned | SessionClosed
+"""Any event a :class:`ClientSession` reports; match on the class (``isinstance`` or ``match``)."""
 
 
 def _positive_number(handshake: dict[str, object], key: str) -> float:
@@ -263,17 +300,42 @@ class ClientSession:
 
     @property
     def sid(self) -> str | None:
-        """The session id, once the OPEN packet has arrived."""
+        """The session id, once the OPEN packet has arrived.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.sid
+            'a'
+        """
         return None if self.info is None else self.info.sid
 
     @property
     def is_closed(self) -> bool:
-        """Whether the session has closed or is delivering its close."""
+        """Whether the session has closed or is delivering its close.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> _ = s.close(CloseReason.CLIENT_DISCONNECT)
+            >>> s.is_closed, s.state
+            (True, <ClientState.CLOSING: 'closing'>)
+        """
         return self.state is ClientState.CLOSED or self.state is ClientState.CLOSING
 
     @property
     def can_upgrade(self) -> bool:
-        """Whether a websocket probe may start now (polling, open, and the server offers websocket)."""
+        """Whether a websocket probe may start now (polling, open, and the server offers websocket).
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.can_upgrade
+            True
+        """
         return (
             self.state is ClientState.OPEN
             and self.transport is Transport.POLLING
@@ -297,6 +359,14 @@ class ClientSession:
             RemoteProtocolError: the packet is not a valid OPEN packet (the
                 session is then closed with ``TRANSPORT_ERROR``).
             LocalProtocolError: the session is not waiting for an OPEN packet.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> hello = Packet(PacketType.OPEN, '{"sid":"a","pingInterval":25000,"pingTimeout":20000}')
+            >>> s.receive_open(hello, now=0).info.sid
+            'a'
+            >>> s.state
+            <ClientState.OPEN: 'open'>
         """
         if self.state is not ClientState.CONNECTING:
             raise LocalProtocolError(f"the OPEN packet was already received (the session is {self.state.value})")
@@ -318,8 +388,17 @@ class ClientSession:
             now: the current time (any packet feeds the watchdog).
 
         Returns:
-            The events for the application: a message, or the session's end.
+            The events for the application (a message, or the session's end).
             A PING queues a PONG in the packets to send.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.receive_packet(Packet(PacketType.MESSAGE, "hi"), now=1)
+            [MessageReceived(data='hi')]
+            >>> s.receive_packet(Packet(PacketType.CLOSE), now=2)
+            [SessionClosed(reason=<CloseReason.SERVER_DISCONNECT: 'server disconnect'>, detail='the server sent CLOSE')]
         """
         if self.state is ClientState.CLOSED or self.state is ClientState.CONNECTING:
             return []
@@ -350,6 +429,14 @@ class ClientSession:
 
         Raises:
             SocketIsClosedError: the session is not open (not yet, or no longer).
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.send_message("hello")
+            >>> s.begin_post()
+            b'4hello'
         """
         if self.state not in _LIVE:
             raise SocketIsClosedError(f"cannot send on a session that is {self.state.value}")
@@ -357,12 +444,32 @@ class ClientSession:
 
     @property
     def send_queue_size(self) -> int:
-        """How many packets wait to be sent."""
+        """How many packets wait to be sent.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.send_message("a"); s.send_message("b")
+            >>> s.send_queue_size
+            2
+        """
         return len(self._to_send)
 
     @property
     def has_packets_to_send(self) -> bool:
-        """Whether :meth:`begin_post` or :meth:`packets_to_send` would return something now."""
+        """Whether :meth:`begin_post` or :meth:`packets_to_send` would return something now.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.has_packets_to_send
+            False
+            >>> s.send_message("hello")
+            >>> s.has_packets_to_send
+            True
+        """
         if not self._to_send:
             return False
         if self.transport is Transport.POLLING:
@@ -376,6 +483,14 @@ class ClientSession:
             The packets, in order; ``[]`` when the transport is polling (use
             :meth:`begin_post`) or the session is closed. Taking the UPGRADE
             packet completes an upgrade.
+
+        Example:
+            >>> s = ClientSession(Transport.WEBSOCKET)
+            >>> hello = Packet(PacketType.OPEN, '{"sid":"a","pingInterval":25000,"pingTimeout":20000}')
+            >>> _ = s.receive_open(hello, now=0)
+            >>> s.send_message(b"\\x01")
+            >>> s.packets_to_send()
+            [Packet(type=<PacketType.MESSAGE: 4>, data=b'\\x01')]
         """
         if self.transport is not Transport.WEBSOCKET or self.state is ClientState.CLOSED:
             return []
@@ -401,6 +516,13 @@ class ClientSession:
         Returns:
             ``False`` while a GET is in flight, polling is paused for an
             upgrade, the transport is a websocket, or the session is closing or closed.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.begin_get(), s.begin_get()
+            (True, False)
         """
         if self._get_pending or not self._polling_active():
             return False
@@ -412,6 +534,18 @@ class ClientSession:
 
         Returns:
             ``[UpgradeReady()]`` when this was the last request an upgrade waited for.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.begin_get()
+            True
+            >>> _ = s.start_probe()
+            >>> s.receive_probe_packet(Packet(PacketType.PONG, "probe"), now=1)  # waits for the GET
+            []
+            >>> s.end_get()
+            [UpgradeReady()]
         """
         self._get_pending = False
         return self._maybe_paused()
@@ -425,6 +559,16 @@ class ClientSession:
         Returns:
             The UTF-8 body, or ``None`` when nothing is waiting, a POST is in
             flight, or polling may not send now.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.send_message("a"); s.send_message(b"\\x01")
+            >>> s.begin_post()
+            b'4a\\x1ebAQ=='
+            >>> s.begin_post() is None  # one POST at a time
+            True
         """
         if not self._to_send or not self._polling_may_post():
             return None
@@ -444,13 +588,33 @@ class ClientSession:
 
         Returns:
             ``[UpgradeReady()]`` when this was the last request an upgrade waited for.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.send_message("a")
+            >>> s.begin_post()
+            b'4a'
+            >>> s.end_post()
+            []
         """
         self._post_pending = False
         return self._maybe_paused()
 
     @property
     def polling_idle(self) -> bool:
-        """Whether no polling GET or POST is in flight."""
+        """Whether no polling GET or POST is in flight.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.polling_idle
+            True
+            >>> s.begin_get(), s.polling_idle
+            (True, False)
+        """
         return not self._get_pending and not self._post_pending
 
     # -- upgrade -------------------------------------------------------------
@@ -463,6 +627,15 @@ class ClientSession:
 
         Raises:
             LocalProtocolError: no upgrade is possible now (see :attr:`can_upgrade`).
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.start_probe()
+            Packet(type=<PacketType.PING: 2>, data='probe')
+            >>> s.state
+            <ClientState.PROBING: 'probing'>
         """
         if not self.can_upgrade:
             raise LocalProtocolError(f"cannot upgrade a {self.transport.value} session that is {self.state.value}")
@@ -479,6 +652,14 @@ class ClientSession:
         Returns:
             ``[UpgradeReady()]`` if polling is already idle, ``[UpgradeAbandoned(...)]``
             on a wrong answer, else ``[]`` (wait for :meth:`end_get` / :meth:`end_post`).
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> _ = s.start_probe()
+            >>> s.receive_probe_packet(Packet(PacketType.NOOP), now=1)
+            [UpgradeAbandoned(detail="the probe was answered with NOOP ''")]
         """
         if self.state is not ClientState.PROBING:
             return []
@@ -505,6 +686,16 @@ class ClientSession:
         Returns:
             ``[UpgradeAbandoned(detail)]`` while probing or pausing, else ``[]``
             (once the websocket is the transport, its failure closes the session).
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> _ = s.start_probe()
+            >>> s.abandon_upgrade("the probe timed out")
+            [UpgradeAbandoned(detail='the probe timed out')]
+            >>> s.state
+            <ClientState.OPEN: 'open'>
         """
         if self.state not in _UPGRADE_IN_PROGRESS:
             return []
@@ -517,6 +708,19 @@ class ClientSession:
         """When :meth:`handle_timeout` next needs calling (``inf`` if never).
 
         The watchdog fires ``pingInterval + pingTimeout`` after the last packet received.
+
+        Returns:
+            A time on the caller's clock.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.next_deadline()
+            45.0
+            >>> _ = s.receive_packet(Packet(PacketType.PING), now=25)
+            >>> s.next_deadline()
+            70.0
         """
         if self.state not in _LIVE or self.info is None:
             return math.inf
@@ -530,6 +734,15 @@ class ClientSession:
 
         Returns:
             ``[SessionClosed(PING_TIMEOUT, ...)]`` if the deadline passed, else ``[]``.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.handle_timeout(44)
+            []
+            >>> s.handle_timeout(45)[0].reason
+            <CloseReason.PING_TIMEOUT: 'ping timeout'>
         """
         if now < self.next_deadline():
             return []
@@ -554,6 +767,16 @@ class ClientSession:
 
         Returns:
             ``[SessionClosed(reason, detail)]`` the first time, ``[]`` afterwards.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> s.send_message("bye")
+            >>> s.close(CloseReason.CLIENT_DISCONNECT)
+            [SessionClosed(reason=<CloseReason.CLIENT_DISCONNECT: 'client disconnect'>, detail='')]
+            >>> s.begin_post()
+            b'4bye\\x1e1'
         """
         if self.is_closed:
             return []
@@ -568,7 +791,17 @@ class ClientSession:
         return [SessionClosed(reason, detail)]
 
     def finish(self) -> None:
-        """The CLOSE packet was delivered (or cannot be): the session is over."""
+        """The CLOSE packet was delivered (or cannot be): the session is over.
+
+        Example:
+            >>> s = ClientSession(Transport.POLLING)
+            >>> _ = s.receive_open(Packet(PacketType.OPEN, '{"sid":"a","upgrades":["websocket"],'
+            ...     '"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'), now=0)
+            >>> _ = s.close(CloseReason.CLIENT_DISCONNECT)
+            >>> s.finish()
+            >>> s.state
+            <ClientState.CLOSED: 'closed'>
+        """
         if self.state is not ClientState.CLOSED:
             self._apply(ClientTrigger.FINISH)
             self._to_send.clear()

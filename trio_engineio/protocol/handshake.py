@@ -32,7 +32,12 @@ PROTOCOL_VERSION = "4"
 
 
 class Transport(str, enum.Enum):
-    """The transports of Engine.IO v4."""
+    """The transports of Engine.IO v4; their values are the ``transport`` query parameter.
+
+    Example:
+        >>> Transport("websocket") is Transport.WEBSOCKET, str(Transport.POLLING)
+        (True, 'polling')
+    """
 
     POLLING = "polling"
     WEBSOCKET = "websocket"
@@ -42,7 +47,12 @@ class Transport(str, enum.Enum):
 
 
 class ErrorCode(enum.IntEnum):
-    """The reference server's request error codes (the ``code`` of the JSON body)."""
+    """The reference server's request error codes (the ``code`` of the JSON body).
+
+    Example:
+        >>> ErrorCode(1).name, ErrorCode(1).message
+        ('UNKNOWN_SID', 'Session ID unknown')
+    """
 
     UNKNOWN_TRANSPORT = 0
     UNKNOWN_SID = 1
@@ -53,7 +63,12 @@ class ErrorCode(enum.IntEnum):
 
     @property
     def message(self) -> str:
-        """The reference server's message for this code."""
+        """The reference server's message for this code.
+
+        Example:
+            >>> ErrorCode.FORBIDDEN.message
+            'Forbidden'
+        """
         return _ERROR_MESSAGES[self]
 
 
@@ -70,9 +85,19 @@ _ERROR_MESSAGES = {
 class HandshakeError(RemoteProtocolError):
     """A request that cannot be served, with the reference server's error code.
 
+    Args:
+        code: the :class:`ErrorCode`.
+        detail: a human-readable reason, for logs.
+        http_status: the HTTP status to answer with.
+
     Attributes:
         code: the :class:`ErrorCode`.
         detail: a human-readable reason, for logs (not sent to the client).
+
+    Example:
+        >>> error = HandshakeError(ErrorCode.UNKNOWN_SID, "sid 'abc'")
+        >>> str(error), error.http_status, error_body(error.code)
+        ("Session ID unknown: sid 'abc'", 400, b'{"code":1,"message":"Session ID unknown"}')
     """
 
     def __init__(self, code: ErrorCode, detail: str = "", *, http_status: int = 400) -> None:
@@ -86,6 +111,12 @@ class HandshakeError(RemoteProtocolError):
 
 def error_body(code: ErrorCode) -> bytes:
     """The JSON body the reference server answers a refused request with, byte for byte.
+
+    Args:
+        code: the error code.
+
+    Returns:
+        The compact JSON ``{"code": N, "message": "..."}``, UTF-8.
 
     Example:
         >>> error_body(ErrorCode.UNKNOWN_TRANSPORT)
@@ -102,6 +133,10 @@ class EngineIORequest:
         transport: the transport the request is for.
         sid: the session id, or ``None`` for a handshake.
         jsonp_index: the JSONP callback index (digits), or ``None`` for XHR polling.
+
+    Example:
+        >>> parse_request({"EIO": "4", "transport": "polling", "sid": "abc"}, method="POST", is_websocket=False)
+        EngineIORequest(transport=<Transport.POLLING: 'polling'>, sid='abc', jsonp_index=None)
     """
 
     transport: Transport
@@ -110,12 +145,28 @@ class EngineIORequest:
 
     @property
     def is_handshake(self) -> bool:
-        """Whether the request opens a new session."""
+        """Whether the request opens a new session (it has no ``sid``).
+
+        Example:
+            >>> parse_request({"EIO": "4", "transport": "polling"}, method="GET", is_websocket=False).is_handshake
+            True
+        """
         return self.sid is None
 
 
 def parse_query(query_string: bytes | str) -> dict[str, str]:
-    """Parse a URL query string; the first of repeated keys wins."""
+    """Parse a URL query string; the first of repeated keys wins.
+
+    Args:
+        query_string: the raw query string (``bytes`` are decoded as Latin-1).
+
+    Returns:
+        The parameters; blank values are kept.
+
+    Example:
+        >>> parse_query(b"EIO=4&transport=polling&t=x&t=y")
+        {'EIO': '4', 'transport': 'polling', 't': 'x'}
+    """
     if isinstance(query_string, bytes):
         query_string = query_string.decode("latin-1")
     query: dict[str, str] = {}
@@ -183,6 +234,16 @@ def open_packet(
     max_payload: int,
 ) -> Packet:
     """The OPEN packet that answers a handshake.
+
+    Args:
+        sid: the new session's id.
+        upgrades: the transports the client may upgrade to.
+        ping_interval_ms: the ``pingInterval`` to advertise, in milliseconds.
+        ping_timeout_ms: the ``pingTimeout`` to advertise, in milliseconds.
+        max_payload: the ``maxPayload`` to advertise, in bytes.
+
+    Returns:
+        The OPEN packet, its data the handshake's compact JSON.
 
     Example:
         >>> open_packet("abc", upgrades=[], ping_interval_ms=25000, ping_timeout_ms=20000, max_payload=1000000).data

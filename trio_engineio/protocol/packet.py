@@ -12,11 +12,16 @@ from dataclasses import dataclass
 
 from trio_engineio.exceptions import LocalProtocolError, UnknownPacketError
 
-__all__ = ["Packet", "PacketType", "decode_frame", "encode_frame"]
+__all__ = ["Packet", "PacketType", "check_sendable", "decode_frame", "encode_frame"]
 
 
 class PacketType(enum.IntEnum):
-    """The seven packet types of Engine.IO v4, valued as their wire digit."""
+    """The seven packet types of Engine.IO v4, valued as their wire digit.
+
+    Example:
+        >>> PacketType(4).name, int(PacketType.PONG)
+        ('MESSAGE', 3)
+    """
 
     OPEN = 0
     CLOSE = 1
@@ -46,7 +51,12 @@ class Packet:
 
     @property
     def is_binary(self) -> bool:
-        """Whether the data is binary (``bytes``)."""
+        """Whether the data is binary (``bytes``).
+
+        Example:
+            >>> Packet(PacketType.MESSAGE, b"\\x01").is_binary
+            True
+        """
         return isinstance(self.data, bytes)
 
 
@@ -67,6 +77,12 @@ def encode_frame(packet: Packet) -> str | bytes:
 
     Raises:
         LocalProtocolError: binary data on a packet that is not a message.
+
+    Example:
+        >>> encode_frame(Packet(PacketType.PING, "probe"))
+        '2probe'
+        >>> encode_frame(Packet(PacketType.MESSAGE, b"\\x00\\x01"))
+        b'\\x00\\x01'
     """
     data = packet.data
     if isinstance(data, bytes):
@@ -74,6 +90,44 @@ def encode_frame(packet: Packet) -> str | bytes:
             raise LocalProtocolError(f"binary data is only allowed on a message, not {packet.type.name}")
         return data
     return _DIGIT_BY_TYPE[packet.type] + data
+
+
+def check_sendable(packet: Packet) -> None:
+    """Check that a packet the application made can be encoded, before it is queued.
+
+    Encoding happens later, in whichever task writes the packet (a polling GET,
+    a websocket writer): a packet that cannot be encoded must be refused where
+    it is sent, not fail there. The check costs O(1) for ASCII text.
+
+    Args:
+        packet: the packet.
+
+    Raises:
+        LocalProtocolError: text with a lone surrogate (it has no UTF-8 encoding),
+            binary data on a packet that is not a message, or data that is
+            neither ``str`` nor ``bytes``.
+
+    Example:
+        >>> check_sendable(Packet(PacketType.MESSAGE, "caf\\u00e9"))
+        >>> check_sendable(Packet(PacketType.MESSAGE, "\\ud800"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        trio_engineio.exceptions.LocalProtocolError: text with a lone surrogate ...
+    """
+    data = packet.data
+    if isinstance(data, str):
+        if not data.isascii():  # O(1) in CPython: a flag of the string
+            try:
+                data.encode()
+            except UnicodeEncodeError as exc:
+                raise LocalProtocolError(
+                    f"text with a lone surrogate (at index {exc.start}) cannot be sent: it has no UTF-8 encoding"
+                ) from None
+    elif isinstance(data, bytes):
+        if packet.type is not PacketType.MESSAGE:
+            raise LocalProtocolError(f"binary data is only allowed on a message, not {packet.type.name}")
+    else:
+        raise LocalProtocolError(f"packet data must be str or bytes, not {type(data).__name__}")
 
 
 def decode_frame(frame: str | bytes) -> Packet:
@@ -87,6 +141,12 @@ def decode_frame(frame: str | bytes) -> Packet:
 
     Raises:
         UnknownPacketError: an empty text frame or an unknown type digit.
+
+    Example:
+        >>> decode_frame("4hello")
+        Packet(type=<PacketType.MESSAGE: 4>, data='hello')
+        >>> decode_frame(b"\\xff")
+        Packet(type=<PacketType.MESSAGE: 4>, data=b'\\xff')
     """
     if isinstance(frame, bytes):
         return Packet(PacketType.MESSAGE, frame)

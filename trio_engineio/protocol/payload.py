@@ -30,13 +30,24 @@ __all__ = [
 ]
 
 RECORD_SEPARATOR = "\x1e"
+"""The character between two packets of a polling payload (ASCII RS, U+001E)."""
 
 
 def encode_payload_packet(packet: Packet) -> str:
     """Encode one packet as it appears inside a polling payload.
 
+    Args:
+        packet: the packet.
+
+    Returns:
+        ``<digit><text>``, or ``b`` and the base64 of a binary message.
+
     Raises:
         LocalProtocolError: binary data on a packet that is not a message.
+
+    Example:
+        >>> encode_payload_packet(Packet(PacketType.MESSAGE, b"\\x01\\x02"))
+        'bAQI='
     """
     data = packet.data
     if isinstance(data, bytes):
@@ -48,6 +59,15 @@ def encode_payload_packet(packet: Packet) -> str:
 
 def encode_payload(packets: Iterable[Packet]) -> str:
     """Join packets into one polling body.
+
+    Args:
+        packets: the packets, in order.
+
+    Returns:
+        The body, packets separated by ``\\x1e``.
+
+    Raises:
+        LocalProtocolError: binary data on a packet that is not a message.
 
     Example:
         >>> encode_payload([Packet(PacketType.MESSAGE, "hi"), Packet(PacketType.MESSAGE, b"\\x01")])
@@ -69,8 +89,18 @@ def _decode_payload_packet(text: str) -> Packet:
 def decode_payload(body: str) -> list[Packet]:
     """Split a polling body into packets.
 
+    Args:
+        body: the body, as text.
+
+    Returns:
+        The packets, in order.
+
     Raises:
         UnknownPacketError: the body is empty or one of its packets is invalid.
+
+    Example:
+        >>> decode_payload("2\\x1e4hi")
+        [Packet(type=<PacketType.PING: 2>, data=''), Packet(type=<PacketType.MESSAGE: 4>, data='hi')]
     """
     return [_decode_payload_packet(part) for part in body.split(RECORD_SEPARATOR)]
 
@@ -78,8 +108,18 @@ def decode_payload(body: str) -> list[Packet]:
 def decode_payload_bytes(body: bytes) -> list[Packet]:
     """Decode a UTF-8 polling body, as read from an HTTP request.
 
+    Args:
+        body: the raw body.
+
+    Returns:
+        The packets, in order.
+
     Raises:
         UnknownPacketError: the body is not UTF-8 or holds an invalid packet.
+
+    Example:
+        >>> decode_payload_bytes("4caf\\u00e9".encode())
+        [Packet(type=<PacketType.MESSAGE: 4>, data='café')]
     """
     try:
         text = body.decode("utf-8")
@@ -100,6 +140,12 @@ def split_batch(encoded_sizes: Sequence[int], *, max_bytes: int, max_packets: in
     Returns:
         The number of packets to send now; at least 1 when there are any, so
         a packet larger than the budget still goes out, alone.
+
+    Example:
+        >>> split_batch([40, 40, 40], max_bytes=100, max_packets=16)
+        2
+        >>> split_batch([500, 10], max_bytes=100, max_packets=16)
+        1
     """
     total = 0
     count = 0
@@ -115,6 +161,17 @@ def encode_jsonp(payload: str, index: str) -> str:
     """Wrap a payload as the JSONP response ``___eio[<index>]("...");``.
 
     U+2028 and U+2029 are escaped because they end a line in JavaScript.
+
+    Args:
+        payload: the encoded payload.
+        index: the client's JSONP index (the ``j`` query parameter).
+
+    Returns:
+        The JavaScript response body.
+
+    Example:
+        >>> encode_jsonp('4say "hi"', "0")
+        '___eio[0]("4say \\\\"hi\\\\"");'
     """
     literal = json.dumps(payload).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return f"___eio[{index}]({literal});"
@@ -127,8 +184,18 @@ def decode_jsonp_body(body: bytes) -> str:
     before form-encoding (old browsers mangle newlines in forms); both are
     undone here, as the reference server does.
 
+    Args:
+        body: the raw request body.
+
+    Returns:
+        The payload, ready for :func:`decode_payload`.
+
     Raises:
         RemoteProtocolError: the body has no ``d`` field or is not UTF-8.
+
+    Example:
+        >>> decode_jsonp_body(b"d=4hello%20world")
+        '4hello world'
     """
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")

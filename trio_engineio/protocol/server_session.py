@@ -47,7 +47,13 @@ __all__ = [
 
 
 class SessionState(enum.Enum):
-    """Where a session is in its life."""
+    """Where a session is in its life.
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.state
+        <SessionState.OPEN: 'open'>
+    """
 
     OPEN = "open"
     """Exchanging packets on the current transport."""
@@ -62,7 +68,12 @@ class SessionState(enum.Enum):
 
 
 class Trigger(enum.Enum):
-    """What moves a session from one state to another."""
+    """What moves a session from one state to another (the columns of :data:`TRANSITIONS`).
+
+    Example:
+        >>> TRANSITIONS[SessionState.OPEN, Trigger.ATTACH_PROBE]
+        <SessionState.PROBING: 'probing'>
+    """
 
     ATTACH_PROBE = "attach_probe"
     PROBE = "probe"
@@ -88,7 +99,14 @@ TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
     (_S.UPGRADING, _T.FINISH): _S.CLOSED,
     (_S.CLOSING, _T.FINISH): _S.CLOSED,
 }
-"""Every allowed ``(state, trigger) -> next state``; anything else is a bug."""
+"""Every allowed ``(state, trigger) -> next state``; anything else is a bug.
+
+Example:
+    >>> TRANSITIONS[SessionState.UPGRADING, Trigger.UPGRADE]
+    <SessionState.OPEN: 'open'>
+    >>> (SessionState.CLOSED, Trigger.CLOSE) in TRANSITIONS
+    False
+"""
 
 
 _PROBE = "probe"
@@ -97,26 +115,67 @@ _PROBE_REPLY = Packet(PacketType.PONG, _PROBE)
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
-    """The client sent a message (``str`` or ``bytes``)."""
+    """The client sent a message (``str`` or ``bytes``).
+
+    Attributes:
+        data: the message, as received (text is not JSON-decoded here).
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.receive_packet(Packet(PacketType.MESSAGE, b"\\x01"), now=1, via=Transport.POLLING)
+        [MessageReceived(data=b'\\x01')]
+    """
 
     data: str | bytes
 
 
 @dataclass(frozen=True, slots=True)
 class UpgradeProbed:
-    """The probe websocket sent ``2probe``: send :attr:`reply` on it, release a pending GET with NOOP."""
+    """The probe websocket sent ``2probe``: send :attr:`reply` on it, release a pending GET with NOOP.
+
+    Attributes:
+        reply: the packet to send on the probe websocket (``3probe``).
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.attach_probe(now=1)
+        True
+        >>> s.receive_packet(Packet(PacketType.PING, "probe"), now=2, via=Transport.WEBSOCKET)
+        [UpgradeProbed(reply=Packet(type=<PacketType.PONG: 3>, data='probe'))]
+    """
 
     reply: Packet = _PROBE_REPLY
 
 
 @dataclass(frozen=True, slots=True)
 class UpgradeCompleted:
-    """The client sent UPGRADE: the websocket is now the transport; polling is over."""
+    """The client sent UPGRADE: the websocket is now the transport; polling is over.
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.attach_probe(now=1)
+        True
+        >>> s.receive_packet(Packet(PacketType.PING, "probe"), now=2, via=Transport.WEBSOCKET)[0].reply
+        Packet(type=<PacketType.PONG: 3>, data='probe')
+        >>> s.receive_packet(Packet(PacketType.UPGRADE), now=3, via=Transport.WEBSOCKET), s.transport
+        ([UpgradeCompleted()], <Transport.WEBSOCKET: 'websocket'>)
+    """
 
 
 @dataclass(frozen=True, slots=True)
 class UpgradeAbandoned:
-    """The upgrade failed; close the probe websocket, the session goes on polling."""
+    """The upgrade failed; close the probe websocket, the session goes on polling.
+
+    Attributes:
+        detail: why, for logs.
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.attach_probe(now=1)
+        True
+        >>> s.handle_timeout(11)  # no UPGRADE within upgrade_timeout
+        [UpgradeAbandoned(detail='no UPGRADE packet within 10 s')]
+    """
 
     detail: str
 
@@ -128,6 +187,11 @@ class SessionClosed:
     Attributes:
         reason: why, as reported to ``disconnect`` handlers.
         detail: a human-readable explanation, for logs.
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.receive_packet(Packet(PacketType.CLOSE), now=1, via=Transport.POLLING)
+        [SessionClosed(reason=<CloseReason.CLIENT_DISCONNECT: 'client disconnect'>, detail='the client sent CLOSE')]
     """
 
     reason: CloseReason
@@ -135,17 +199,24 @@ class SessionClosed:
 
 
 Event = MessageReceived | UpgradeProbed | UpgradeCompleted | UpgradeAbandoned | SessionClosed
+"""Any event a :class:`ServerSession` reports; match on the class (``isinstance`` or ``match``)."""
 
 
 class PollDecision(enum.Enum):
-    """How to answer a polling request, from :meth:`ServerSession.begin_get` / ``begin_post``."""
+    """How to answer a polling request, from :meth:`ServerSession.begin_get` / ``begin_post``.
+
+    Example:
+        >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+        >>> s.begin_get()
+        (<PollDecision.PROCEED: 'proceed'>, [])
+    """
 
     PROCEED = "proceed"
-    """Serve it: a GET waits for packets, a POST is read."""
+    """Serve it (a GET waits for packets, a POST is read)."""
     NOOP = "noop"
     """Answer a GET with NOOP at once (an upgrade is under way)."""
     REJECT = "reject"
-    """Answer 400: the session is closed or no longer polls."""
+    """Answer 400 (the session is closed or no longer polls)."""
     OVERLAP = "overlap"
     """Answer 400; a second concurrent request closed the session."""
 
@@ -208,7 +279,14 @@ class ServerSession:
 
     @property
     def get_pending(self) -> bool:
-        """Whether a polling GET is waiting for packets."""
+        """Whether a polling GET is waiting for packets.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> _ = s.begin_get()
+            >>> s.get_pending
+            True
+        """
         return self._get_pending
 
     # -- packets -------------------------------------------------------------
@@ -223,7 +301,16 @@ class ServerSession:
                 upgrade is not yet the session's transport.
 
         Returns:
-            The events for the application and the transport layer.
+            The events for the application and the transport layer. A packet the
+            client may not send here (a PING, an UPGRADE on an established
+            transport) closes the session with ``TRANSPORT_ERROR``.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.receive_packet(Packet(PacketType.MESSAGE, "hi"), now=1, via=Transport.POLLING)
+            [MessageReceived(data='hi')]
+            >>> s.receive_packet(Packet(PacketType.PING), now=2, via=Transport.POLLING)[0].reason
+            <CloseReason.TRANSPORT_ERROR: 'transport error'>
         """
         if self.is_closed:
             if (
@@ -279,7 +366,18 @@ class ServerSession:
         return [UpgradeAbandoned(detail)]
 
     def packets_to_send(self) -> list[Packet]:
-        """Take the control packets (pings) the session wants sent on its transport."""
+        """Take the control packets (pings) the session wants sent on its transport.
+
+        Returns:
+            The packets, oldest first; the next call returns only newer ones.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.handle_timeout(25)
+            []
+            >>> s.packets_to_send()
+            [Packet(type=<PacketType.PING: 2>, data='')]
+        """
         packets, self._to_send = self._to_send, []
         return packets
 
@@ -288,9 +386,18 @@ class ServerSession:
     def attach_probe(self, now: float) -> bool:
         """A websocket with this sid connected to upgrade the session.
 
+        Args:
+            now: the current time; the upgrade must complete within
+                ``upgrade_timeout`` of it.
+
         Returns:
             ``True`` if it may proceed to the probe; ``False`` if it must be
             refused (not polling, already upgrading or upgraded, or closed).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.attach_probe(now=1), s.attach_probe(now=2)
+            (True, False)
         """
         if self.state is not SessionState.OPEN or self.transport is not Transport.POLLING:
             return False
@@ -299,7 +406,18 @@ class ServerSession:
         return True
 
     def probe_lost(self) -> list[Event]:
-        """The probe websocket went away before the upgrade completed."""
+        """The probe websocket went away before the upgrade completed.
+
+        Returns:
+            ``[UpgradeAbandoned(...)]`` during an upgrade, else ``[]``.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.attach_probe(now=1)
+            True
+            >>> s.probe_lost()
+            [UpgradeAbandoned(detail='the probe websocket closed')]
+        """
         if self.state is SessionState.PROBING or self.state is SessionState.UPGRADING:
             return self._abandon_upgrade("the probe websocket closed")
         return []
@@ -307,7 +425,19 @@ class ServerSession:
     # -- polling -------------------------------------------------------------
 
     def begin_get(self) -> tuple[PollDecision, list[Event]]:
-        """A polling GET arrived. Call :meth:`end_get` when a PROCEEDed GET is answered."""
+        """A polling GET arrived. Call :meth:`end_get` when a PROCEEDed GET is answered.
+
+        Returns:
+            The :class:`PollDecision` and the events it caused (a second GET
+            while one waits closes the session).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.begin_get()
+            (<PollDecision.PROCEED: 'proceed'>, [])
+            >>> s.begin_get()[0]
+            <PollDecision.OVERLAP: 'overlap'>
+        """
         if self.state is SessionState.CLOSED or self.transport is not Transport.POLLING:
             return PollDecision.REJECT, []
         if self._get_pending:
@@ -318,11 +448,29 @@ class ServerSession:
         return PollDecision.PROCEED, []
 
     def end_get(self) -> None:
-        """The GET that :meth:`begin_get` let proceed has been answered or abandoned."""
+        """The GET that :meth:`begin_get` let proceed has been answered or abandoned.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> _ = s.begin_get()
+            >>> s.end_get()
+            >>> s.get_pending
+            False
+        """
         self._get_pending = False
 
     def begin_post(self) -> tuple[PollDecision, list[Event]]:
-        """A polling POST arrived. Call :meth:`end_post` when a PROCEEDed POST is answered."""
+        """A polling POST arrived. Call :meth:`end_post` when a PROCEEDed POST is answered.
+
+        Returns:
+            The :class:`PollDecision` and the events it caused (a second POST
+            while one is read closes the session).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.begin_post()
+            (<PollDecision.PROCEED: 'proceed'>, [])
+        """
         if self.is_closed or self.transport is not Transport.POLLING:
             return PollDecision.REJECT, []
         if self._post_pending:
@@ -331,13 +479,35 @@ class ServerSession:
         return PollDecision.PROCEED, []
 
     def end_post(self) -> None:
-        """The POST that :meth:`begin_post` let proceed is finished."""
+        """The POST that :meth:`begin_post` let proceed is finished.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> _ = s.begin_post()
+            >>> s.end_post()
+            >>> s.begin_post()[0]
+            <PollDecision.PROCEED: 'proceed'>
+        """
         self._post_pending = False
 
     # -- time ----------------------------------------------------------------
 
     def next_deadline(self) -> float:
-        """When :meth:`handle_timeout` next needs calling (``inf`` if never)."""
+        """When :meth:`handle_timeout` next needs calling (``inf`` if never).
+
+        Returns:
+            A time on the caller's clock (the next PING, the PONG deadline, or the
+            upgrade deadline, whichever comes first).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.next_deadline()
+            25
+            >>> s.handle_timeout(25)  # PING sent
+            []
+            >>> s.next_deadline()  # the PONG is due
+            45
+        """
         if self.is_closed:
             return math.inf
         deadline = self._next_ping_at if self._pong_deadline is None else self._pong_deadline
@@ -349,6 +519,19 @@ class ServerSession:
         """Let time pass: send a ping, time out a missing pong or a stalled upgrade.
 
         A ping to send is put in :meth:`packets_to_send`.
+
+        Args:
+            now: the current time.
+
+        Returns:
+            The events (an abandoned upgrade, a ``PING_TIMEOUT`` close).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.handle_timeout(25)
+            []
+            >>> s.handle_timeout(45)
+            [SessionClosed(reason=<CloseReason.PING_TIMEOUT: 'ping timeout'>, detail='no PONG within 20 s')]
         """
         if self.is_closed:
             return []
@@ -372,8 +555,21 @@ class ServerSession:
         the caller delivers a CLOSE packet behind the queued ones, then calls
         :meth:`finish`. Any other reason ends the session at once.
 
+        Args:
+            reason: why.
+            detail: a human-readable explanation, for logs.
+
         Returns:
             ``[SessionClosed(...)]`` the first time, ``[]`` afterwards.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.close(CloseReason.SERVER_DISCONNECT, "bye")
+            [SessionClosed(reason=<CloseReason.SERVER_DISCONNECT: 'server disconnect'>, detail='bye')]
+            >>> s.state
+            <SessionState.CLOSING: 'closing'>
+            >>> s.close(CloseReason.SERVER_DISCONNECT)
+            []
         """
         if self.is_closed:
             return []
@@ -386,6 +582,14 @@ class ServerSession:
         return [SessionClosed(reason, detail)]
 
     def finish(self) -> None:
-        """The CLOSE packet was delivered (or cannot be): the session is over."""
+        """The CLOSE packet was delivered (or cannot be): the session is over.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> _ = s.close(CloseReason.SERVER_DISCONNECT)
+            >>> s.finish()
+            >>> s.state
+            <SessionState.CLOSED: 'closed'>
+        """
         if self.state is not SessionState.CLOSED:
             self._apply(Trigger.FINISH)
