@@ -19,6 +19,7 @@ import trio
 import trio.testing
 from server_helpers import Poller, Recorder, make_app, ws_handshake
 
+import trio_engineio
 from trio_engineio import AsyncServer, EngineIOError, QueueEmpty
 from trio_engineio.protocol import Packet, PacketType
 from trio_engineio.testing import WebSocketRejected, open_http_client, open_websocket
@@ -496,11 +497,12 @@ async def test_create_queue_and_its_empty_exception() -> None:
 
 
 async def test_bounded_queue_put_nowait_refuses_when_full() -> None:
-    """``create_queue(maxsize)`` is bounded."""
+    """``create_queue(maxsize)`` is bounded: ``put_nowait`` raises the library's QueueFull, as asyncio's does."""
     queue = AsyncServer().create_queue(1)
     queue.put_nowait("a")
-    with pytest.raises(trio.WouldBlock):
+    with pytest.raises(trio_engineio.QueueFull):
         queue.put_nowait("b")
+    assert queue.get_nowait() == "a"
 
 
 async def test_create_event_and_sleep(autojump_clock: trio.testing.MockClock) -> None:

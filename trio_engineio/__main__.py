@@ -15,8 +15,10 @@ typed is sent as a text message, and end of input disconnects.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -115,6 +117,40 @@ async def _connect(url: str, transport: str | None, headers: list[tuple[str, str
     return 0
 
 
+def _load_app(path: str) -> Any:
+    """Import ``module:attribute`` (``attribute`` defaults to ``app``) from the current directory."""
+    module_name, _, attribute = path.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return getattr(importlib.import_module(module_name), attribute or "app")
+
+
+async def _serve(app: Any, bind: str) -> None:
+    """Serve ``app`` under hypercorn's trio worker until SIGINT or SIGTERM, then shut down gracefully.
+
+    hypercorn waits for open connections before it runs ASGI lifespan shutdown,
+    so the Engine.IO server is shut down first: its clients get their CLOSE at once.
+    """
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    from trio_engineio.asgi import ASGIApp
+
+    config = Config()
+    config.bind = [bind]
+    config.accesslog = "-"
+    config.errorlog = "-"
+
+    async def shutdown_trigger() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        if isinstance(app, ASGIApp) and app.engineio_server.running:
+            await app.engineio_server.shutdown()
+
+    await serve(app, config, shutdown_trigger=shutdown_trigger)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (see the module's usage); the ``trio-engineio`` console script calls it.
 
@@ -133,8 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _build_parser().parse_args(argv)
     if args.command == "serve":
+        if args.workers == 1:
+            trio.run(_serve, _load_app(args.app), args.bind)
+            return 0
         from hypercorn.__main__ import main as hypercorn_main
 
+        print(
+            "! several workers share no sessions: polling clients need sticky sessions in front "
+            "(see the server guide), websocket-only clients do not",
+            file=sys.stderr,
+        )
         return int(
             hypercorn_main(["--worker-class", "trio", "--bind", args.bind, "--workers", str(args.workers), args.app])
             or 0

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
-from trio_engineio.exceptions import QueueEmpty
+from trio_engineio.exceptions import QueueEmpty, QueueFull
 
 __all__ = ["BackgroundTask", "Queue", "is_fatal", "start_background_task"]
 
@@ -201,13 +201,16 @@ class Queue(Generic[T]):
             item: the item.
 
         Raises:
-            trio.WouldBlock: the queue is full (``asyncio.Queue`` raises ``QueueFull``).
+            QueueFull: the queue is full.
 
         Example::
 
             queue.put_nowait("x")
         """
-        self._send.send_nowait(item)
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            raise QueueFull("the queue is full") from None
 
     async def get(self) -> T:
         """Remove and return the oldest item, waiting while the queue is empty.

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json as stdlib_json
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from trio_engineio._http import Receive
+from trio_engineio._json import decode_message
 from trio_engineio.exceptions import CloseReason, SocketIsClosedError
 from trio_engineio.protocol import (
     Event,
@@ -52,7 +52,7 @@ from trio_engineio.protocol import (
 if TYPE_CHECKING:
     from trio_engineio.server import AsyncServer
 
-__all__ = ["PollOutcome", "Session", "WebSocketWriter", "dumps_json"]
+__all__ = ["PollOutcome", "Session", "WebSocketWriter"]
 
 WebSocketWriter = Callable[[str | bytes], Awaitable[None]]
 """Writes one websocket message; raises :class:`SocketIsClosedError` when the socket is gone."""
@@ -229,13 +229,7 @@ class Session:
         return closed
 
     async def _deliver_message(self, data: str | bytes) -> None:
-        if isinstance(data, str) and data[:1] in ("{", "["):
-            try:
-                decoded: Any = self.server._json.loads(data)
-            except ValueError:
-                decoded = data
-        else:
-            decoded = data
+        decoded = decode_message(self.server._json, data)
         inbound = self._inbound_send
         if inbound is None:
             await self.server._trigger_message(self.sid, decoded)
@@ -520,12 +514,3 @@ async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> No
         if message["type"] == "http.disconnect":
             scope.cancel()
             return
-
-
-def dumps_json(json_module: Any, data: Any) -> str:
-    """Serialise with the server's JSON module (``json=``), compact like python-engineio."""
-    if json_module is stdlib_json:
-        # UTF-8 as is: the wire is UTF-8, and \uXXXX escapes would only make it longer.
-        return stdlib_json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    result: str = json_module.dumps(data)
-    return result

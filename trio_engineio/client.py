@@ -31,6 +31,7 @@ import trio
 
 from trio_engineio._concurrency import BackgroundTask, Queue, is_fatal
 from trio_engineio._concurrency import start_background_task as _start_background_task
+from trio_engineio._json import decode_message, encode_json
 from trio_engineio._transports import (
     ClientWebSocket,
     PollingTransport,
@@ -166,6 +167,11 @@ class AsyncClient:
         else:
             self.logger = default_logger
             self._verbose = bool(logger)
+            if logger is True and self.logger.level == logging.NOTSET:
+                self.logger.setLevel(logging.INFO)
+            if logger is True and not self.logger.hasHandlers():
+                # As python-engineio does: logger=True must show something without logging setup.
+                self.logger.addHandler(logging.StreamHandler())
         self._http: httpx.AsyncClient | None = None
         self._http_factory: Callable[[], httpx.AsyncClient | Awaitable[httpx.AsyncClient]] | None = None
         if isinstance(http_session, httpx.AsyncClient):
@@ -659,7 +665,7 @@ class AsyncClient:
         elif isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data)
         elif isinstance(data, (dict, list)):
-            text = str(self._json.dumps(data, separators=(",", ":")))
+            text = encode_json(self._json, data)
         else:
             raise TypeError(f"data must be str, bytes, dict or list, not {type(data).__name__}")
         if not text.isascii():  # refused here, not by the writer task, which it would crash
@@ -667,15 +673,8 @@ class AsyncClient:
         return text
 
     def _decode(self, data: str | bytes) -> Any:
-        # As the server does: text that is a JSON object or array is decoded
-        # (python-engineio's behaviour); any other text stays the exact string
-        # (python-engineio would also turn "null" into None and '"x"' into 'x').
-        if isinstance(data, str) and data[:1] in ("{", "["):
-            try:
-                return self._json.loads(data)
-            except ValueError:
-                return data
-        return data
+        # As the server does (python-engineio would also turn "null" into None and '"x"' into 'x').
+        return decode_message(self._json, data)
 
     async def _call(self, event: str, *args: Any) -> Any:
         handler = self.handlers.get(event)

@@ -22,6 +22,7 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "QueueEmpty",
+    "QueueFull",
     "RemoteProtocolError",
     "SocketIsClosedError",
     "UnknownPacketError",
@@ -194,6 +195,20 @@ class QueueEmpty(EngineIOError):
             item = queue.get_nowait()
         except eio.get_queue_empty_exception():  # trio_engineio.QueueEmpty
             item = None
+    """
+
+
+class QueueFull(EngineIOError):
+    """Raised by ``put_nowait`` on a full queue from ``create_queue`` (``asyncio.QueueFull``'s counterpart).
+
+    Example::
+
+        queue = eio.create_queue(maxsize=1)
+        queue.put_nowait("a")
+        try:
+            queue.put_nowait("b")
+        except trio_engineio.QueueFull:
+            pass
     """
 
 

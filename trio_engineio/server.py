@@ -33,7 +33,8 @@ from trio_engineio._http import (
     read_body,
     send_response,
 )
-from trio_engineio._session import Session, WebSocketWriter, dumps_json
+from trio_engineio._json import encode_json
+from trio_engineio._session import Session, WebSocketWriter
 from trio_engineio.exceptions import (
     CloseReason,
     ContentTooLongError,
@@ -188,6 +189,9 @@ class AsyncServer:
             self.logger = _default_logger
             if self.logger.level == logging.NOTSET:
                 self.logger.setLevel(logging.INFO if logger else logging.ERROR)
+            if logger is True and not self.logger.hasHandlers():
+                # As python-engineio does: logger=True must show something without logging setup.
+                self.logger.addHandler(logging.StreamHandler())
         if transports is None:
             self.transports = [Transport.POLLING, Transport.WEBSOCKET]
         else:
@@ -384,7 +388,7 @@ class AsyncServer:
         elif isinstance(data, bytearray | memoryview):
             payload = bytes(data)
         else:
-            payload = dumps_json(self._json, data)
+            payload = encode_json(self._json, data)
         await self.send_packet(sid, Packet(PacketType.MESSAGE, payload))
 
     async def send_packet(self, sid: str, pkt: Packet) -> None:
@@ -948,7 +952,7 @@ class AsyncServer:
 
     async def _refuse_connect(self, send: Send, environ: dict[str, Any]) -> None:
         refusal = environ.get("trio_engineio.refusal")
-        body = self._json.dumps(refusal if refusal not in (None, False) else "Unauthorized")
+        body = encode_json(self._json, refusal if refusal not in (None, False) else "Unauthorized")
         headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
         await send_response(send, 401, headers, body.encode())
 
@@ -1045,7 +1049,7 @@ class AsyncServer:
         new_session = await self._open_session(Transport.WEBSOCKET, environ)
         if new_session is None:
             refusal = environ.get("trio_engineio.refusal")
-            body = self._json.dumps(refusal if refusal not in (None, False) else "Unauthorized").encode()
+            body = encode_json(self._json, refusal if refusal not in (None, False) else "Unauthorized").encode()
             await self._refuse_websocket(scope, checked_send, 401, body)
             return
         write = _websocket_writer(send)

@@ -6,6 +6,7 @@ import functools
 import socket
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import httpx
 import trio
@@ -13,6 +14,9 @@ import trio
 from trio_engineio import ASGIApp, AsyncServer
 from trio_engineio.__main__ import format_message
 from trio_engineio.testing import serve_hypercorn
+
+if TYPE_CHECKING:
+    from conftest import OpenRawWebSocket
 
 
 def _echo_app() -> ASGIApp:
@@ -72,6 +76,40 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_serve_closes_sessions_gracefully_on_sigterm(open_raw_websocket: OpenRawWebSocket) -> None:
+    """On SIGTERM `serve` shuts the Engine.IO server down first: a connected client gets its CLOSE packet.
+
+    (hypercorn alone would first wait for open connections, then cut them.)
+    """
+    port = _free_port()
+    command = [sys.executable, "-m", "trio_engineio", "serve", "--bind", f"127.0.0.1:{port}"]
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(functools.partial(trio.run_process, command, check=False))
+        try:
+            await _wait_listening(port)
+            async with open_raw_websocket(f"http://127.0.0.1:{port}/engine.io/") as ws:
+                assert str(await ws.get_message()).startswith("0{")
+                process.terminate()
+                with trio.fail_after(10):
+                    assert await ws.get_message() == "1"
+        except BaseException:
+            process.kill()
+            raise
+    assert process.returncode == 0  # and it exited by itself, gracefully
+
+
+async def _wait_listening(port: int) -> None:
+    with trio.fail_after(20):
+        while True:
+            try:
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+            except OSError:
+                await trio.sleep(0.05)  # a process starting up: nothing to wait on but its port
+            else:
+                await stream.aclose()
+                return
 
 
 async def test_serve_runs_the_demo_under_hypercorns_trio_worker() -> None:
