@@ -17,7 +17,7 @@ import trio
 
 from trio_engineio.exceptions import QueueEmpty, QueueFull
 
-__all__ = ["BackgroundTask", "Queue", "is_fatal", "start_background_task"]
+__all__ = ["AsyncHelpers", "BackgroundTask", "Queue", "is_fatal", "start_background_task"]
 
 T = TypeVar("T")
 
@@ -270,3 +270,67 @@ class Queue(Generic[T]):
                 handle(queue.get_nowait())
         """
         return self.qsize() == 0
+
+
+class AsyncHelpers:
+    """python-engineio's async helpers, shared by :class:`~trio_engineio.AsyncServer` and
+    :class:`~trio_engineio.AsyncClient`: Trio versions with the same names.
+    """
+
+    async def sleep(self, seconds: float = 0) -> None:
+        """Sleep: ``trio.sleep``, for code written against python-engineio.
+
+        Args:
+            seconds: how long.
+
+        Example::
+
+            await eio.sleep(1)
+        """
+        await trio.sleep(seconds)
+
+    def create_queue(self, maxsize: int = 0) -> Queue[Any]:
+        """A Trio-backed queue with ``asyncio.Queue``'s method names.
+
+        Args:
+            maxsize: the most items it holds; ``0`` (the default) for no limit.
+
+        Returns:
+            A :class:`Queue`.
+
+        Example::
+
+            queue = eio.create_queue()
+            await queue.put("job")
+            job = await queue.get()
+        """
+        return Queue(maxsize)
+
+    def get_queue_empty_exception(self) -> type[QueueEmpty]:
+        """The exception ``get_nowait`` raises on an empty queue from :meth:`create_queue`.
+
+        Returns:
+            :class:`~trio_engineio.exceptions.QueueEmpty`.
+
+        Example::
+
+            try:
+                item = queue.get_nowait()
+            except eio.get_queue_empty_exception():
+                item = None
+        """
+        return QueueEmpty
+
+    def create_event(self) -> trio.Event:
+        """Create an event.
+
+        Returns:
+            A ``trio.Event`` (``set()``, ``is_set()``, ``await wait()``).
+
+        Example::
+
+            ready = eio.create_event()
+            ready.set()
+            await ready.wait()
+        """
+        return trio.Event()

@@ -29,7 +29,7 @@ from typing import Any, TypeVar, overload
 import httpx
 import trio
 
-from trio_engineio._concurrency import BackgroundTask, Queue, is_fatal
+from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal
 from trio_engineio._concurrency import start_background_task as _start_background_task
 from trio_engineio._json import decode_message, encode_json
 from trio_engineio._transports import (
@@ -47,7 +47,6 @@ from trio_engineio.exceptions import (
     CloseReason,
     ConnectionError,
     EngineIOError,
-    QueueEmpty,
     SocketIsClosedError,
     WebSocketClosedError,
 )
@@ -77,7 +76,7 @@ _SEND_BUFFER = 256
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 
-class AsyncClient:
+class AsyncClient(AsyncHelpers):
     """An Engine.IO v4 client for Trio: long-polling over httpx, websocket over trio-websocket.
 
     The arguments are python-engineio's, with its defaults; an unknown keyword
@@ -548,62 +547,6 @@ class AsyncClient:
         if self._nursery is None:
             raise RuntimeError(_USAGE)
         return _start_background_task(self._nursery, self.logger, target, *args, **kwargs)
-
-    async def sleep(self, seconds: float = 0) -> None:
-        """Sleep (``trio.sleep``), for code written against python-engineio.
-
-        Args:
-            seconds: how long.
-
-        Example::
-
-            await client.sleep(0.5)
-        """
-        await trio.sleep(seconds)
-
-    def create_queue(self, *args: Any, **kwargs: Any) -> Queue[Any]:
-        """Create a queue with ``asyncio.Queue``'s methods, on a Trio memory channel.
-
-        Args:
-            args: ``maxsize``, as for ``asyncio.Queue``.
-            kwargs: ``maxsize``, as for ``asyncio.Queue``.
-
-        Returns:
-            A :class:`~trio_engineio._concurrency.Queue`.
-
-        Example::
-
-            queue = client.create_queue(maxsize=10)
-        """
-        return Queue(*args, **kwargs)
-
-    def get_queue_empty_exception(self) -> type[QueueEmpty]:
-        """The exception ``get_nowait`` raises on an empty queue from :meth:`create_queue`.
-
-        Returns:
-            :class:`~trio_engineio.exceptions.QueueEmpty`.
-
-        Example::
-
-            try:
-                item = queue.get_nowait()
-            except client.get_queue_empty_exception():
-                item = None
-        """
-        return QueueEmpty
-
-    def create_event(self) -> trio.Event:
-        """Create an event object.
-
-        Returns:
-            A ``trio.Event``.
-
-        Example::
-
-            done = client.create_event()
-            done.set()
-        """
-        return trio.Event()
 
     # -- python-engineio's informational attributes ----------------------------
 

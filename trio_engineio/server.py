@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 
 import trio
 
-from trio_engineio._concurrency import BackgroundTask, Queue, is_fatal, start_background_task
+from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal, start_background_task
 from trio_engineio._http import (
     Headers,
     Message,
@@ -39,7 +39,6 @@ from trio_engineio.exceptions import (
     CloseReason,
     ContentTooLongError,
     EngineIOError,
-    QueueEmpty,
     SocketIsClosedError,
     UnknownPacketError,
 )
@@ -82,7 +81,7 @@ _PEER_CLOSED = 0
 _NO_STORE = (b"cache-control", b"no-store")
 
 
-class AsyncServer:
+class AsyncServer(AsyncHelpers):
     """An Engine.IO v4 server for Trio, with python-engineio's ``AsyncServer`` API.
 
     Args:
@@ -596,64 +595,6 @@ class AsyncServer:
     async def _forget_task(self, handle: BackgroundTask) -> None:
         await handle._done.wait()
         self._background_tasks.discard(handle)
-
-    async def sleep(self, seconds: float = 0) -> None:
-        """Sleep: ``trio.sleep``, for code written against python-engineio.
-
-        Args:
-            seconds: how long.
-
-        Example::
-
-            await eio.sleep(1)
-        """
-        await trio.sleep(seconds)
-
-    def create_queue(self, maxsize: int = 0) -> Queue[Any]:
-        """A Trio-backed queue with ``asyncio.Queue``'s method names.
-
-        Args:
-            maxsize: the most items it holds; ``0`` (the default) for no limit.
-
-        Returns:
-            A :class:`~trio_engineio._concurrency.Queue`.
-
-        Example::
-
-            queue = eio.create_queue()
-            await queue.put("job")
-            job = await queue.get()
-        """
-        return Queue(maxsize)
-
-    def get_queue_empty_exception(self) -> type[QueueEmpty]:
-        """The exception ``get_nowait`` raises on an empty queue from :meth:`create_queue`.
-
-        Returns:
-            :class:`~trio_engineio.exceptions.QueueEmpty`.
-
-        Example::
-
-            try:
-                item = queue.get_nowait()
-            except eio.get_queue_empty_exception():
-                item = None
-        """
-        return QueueEmpty
-
-    def create_event(self) -> trio.Event:
-        """Create an event.
-
-        Returns:
-            A ``trio.Event`` (``set()``, ``is_set()``, ``await wait()``).
-
-        Example::
-
-            ready = eio.create_event()
-            ready.set()
-            await ready.wait()
-        """
-        return trio.Event()
 
     def generate_id(self) -> str:
         """A new session id: 20 URL-safe characters, random (from :mod:`secrets`) plus a counter.
