@@ -803,7 +803,7 @@ class AsyncServer(AsyncHelpers):
         environ: dict[str, Any],
         packets: list[Packet],
         request: EngineIORequest,
-        extra_headers: Headers = (),  # type: ignore[assignment]
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         payload = encode_payload(packets)
         if request.jsonp_index is not None:
@@ -818,6 +818,7 @@ class AsyncServer(AsyncHelpers):
             if coding is not None:
                 body = compress(body, coding)
                 headers.append((b"content-encoding", coding.encode()))
+                headers.append((b"vary", b"Accept-Encoding"))  # caches must key on it
         headers += extra_headers
         headers += self._cors_headers(environ)
         await send_response(send, 200, headers, body)
