@@ -381,10 +381,12 @@ async def test_a_send_that_raises_on_the_handshake_ends_the_session_at_once(
 async def test_a_send_that_raises_on_a_refusal_or_a_poll_ends_the_request(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    """A response that cannot be sent ends its request quietly, and the packets it carried are not
+    lost: the next GET delivers them, first."""
     eio, app = make_app()
     async with eio, Poller.open(app) as poller:
         await poller.handshake()
-        await eio.send(poller.sid, "lost with the response")
+        await eio.send(poller.sid, "kept for the next poll")
 
         async def receive() -> Message:
             await trio.sleep_forever()
@@ -395,7 +397,10 @@ async def test_a_send_that_raises_on_a_refusal_or_a_poll_ends_the_request(
             await app(http_scope("GET", query, [(b"host", b"t")]), receive, send_raising(sent))
             assert [m["type"] for m in sent] == ["http.response.start"]
         await eio.send(poller.sid, "next")
-        assert await poller.get() == [Packet(PacketType.MESSAGE, "next")]
+        assert await poller.get() == [
+            Packet(PacketType.MESSAGE, "kept for the next poll"),
+            Packet(PacketType.MESSAGE, "next"),
+        ]
 
 
 @pytest.mark.parametrize("refused", [False, True])

@@ -64,13 +64,18 @@ _CLIENT_CLOSE_GRACE = 1.0
 
 
 class PollOutcome:
-    """What a polling GET answers: packets to send, or nothing (the client left)."""
+    """What a polling GET answers: packets to send, or nothing (the client left).
 
-    __slots__ = ("packets", "status")
+    ``taken`` says the packets came from the session's queue, so they must go back
+    to it (:meth:`Session.poll_not_sent`) if the response cannot be sent.
+    """
 
-    def __init__(self, packets: list[Packet] | None, status: int = 200) -> None:
+    __slots__ = ("packets", "status", "taken")
+
+    def __init__(self, packets: list[Packet] | None, status: int = 200, *, taken: bool = False) -> None:
         self.packets = packets
         self.status = status
+        self.taken = taken
 
 
 class Session:
@@ -415,9 +420,18 @@ class Session:
             return PollOutcome(self._get_release)
         assert packets is not None
         self._queued -= len(packets)
-        if packets[-1].type is PacketType.CLOSE:
+        return PollOutcome(packets, taken=True)
+
+    def poll_sent(self, outcome: PollOutcome) -> None:
+        """The GET response carrying ``outcome`` was sent."""
+        if outcome.taken and outcome.packets and outcome.packets[-1].type is PacketType.CLOSE:
             self._close_delivered.set()
-        return PollOutcome(packets)
+
+    def poll_not_sent(self, outcome: PollOutcome) -> None:
+        """The GET response could not be sent: its queued packets go back, first in line."""
+        if outcome.taken and outcome.packets and not self.finished.is_set():
+            self._carry.extendleft(reversed(outcome.packets))
+            self._queued += len(outcome.packets)
 
     async def _collect_poll(self) -> list[Packet]:
         first = self._take_nowait()

@@ -906,7 +906,12 @@ class AsyncServer(AsyncHelpers):
             if outcome.status != 200:
                 raise HandshakeError(ErrorCode.BAD_REQUEST, "this session does not accept this GET now")
             return  # the client went away
-        await self._send_packets(send, environ, outcome.packets, request)
+        try:
+            await self._send_packets(send, environ, outcome.packets, request)
+        except SocketIsClosedError:
+            session.poll_not_sent(outcome)  # no packet is lost with a response that never left
+            raise
+        session.poll_sent(outcome)
 
     async def _post(
         self, session: Session, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
