@@ -364,9 +364,14 @@ async def test_a_send_that_raises_on_the_handshake_ends_the_session_at_once(
         await trio.sleep(5)
 
     sent: list[Message] = []
+    inbox: list[Message] = [{"type": "http.request", "body": b"", "more_body": False}]
 
     async def receive() -> Message:
-        return {"type": "http.disconnect"}
+        # The server does not report the departure (the next test covers one that does).
+        if inbox:
+            return inbox.pop()
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
 
     async with eio:
         await app(http_scope("GET", b"EIO=4&transport=polling", [(b"host", b"t")]), receive, send_raising(sent))
@@ -482,3 +487,39 @@ async def test_an_unreadable_static_file_is_404(
         await app(scope, receive, send)
     assert sent[0]["status"] == 404
     assert "cannot serve static file" in caplog.text
+
+
+async def test_a_client_leaving_during_a_slow_connect_handler_ends_its_session_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With a server whose ``send`` does not raise (hypercorn's), a client that left during the
+    connect handler still ends its session when the handler returns, not at its ping timeout."""
+    eio, app = make_app()
+    recorder = Recorder(eio)
+
+    @eio.on("connect")
+    async def slow_connect(sid: str, environ: dict[str, Any]) -> None:
+        recorder.connects.append(sid)
+        await trio.sleep(5)
+
+    inbox: list[Message] = [{"type": "http.disconnect"}, {"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        if inbox:
+            return inbox.pop()
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async with eio:
+        await app(http_scope("GET", b"EIO=4&transport=polling", [(b"host", b"t")]), receive, send)
+        await recorder.disconnected.wait()
+        assert trio.current_time() == 5
+        assert recorder.disconnects == [(recorder.connects[0], "transport close")]
+        await trio.testing.wait_all_tasks_blocked()
+        assert dict(eio.sockets) == {}
+    assert sent == []

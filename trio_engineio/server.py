@@ -840,7 +840,7 @@ class AsyncServer(AsyncHelpers):
                 transports=self.transports,
             )
             if request.sid is None:
-                await self._handshake_polling(send, environ, request)
+                await self._handshake_polling(receive, send, environ, request)
                 return
             session = self._sessions.get(request.sid)
             if session is None:
@@ -852,10 +852,21 @@ class AsyncServer(AsyncHelpers):
         except HandshakeError as error:
             await self._refuse_http(send, environ, error)
 
-    async def _handshake_polling(self, send: Send, environ: dict[str, Any], request: EngineIORequest) -> None:
-        session = await self._open_session(Transport.POLLING, environ)
+    async def _handshake_polling(
+        self, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
+    ) -> None:
+        client_left = trio.Event()
+        async with trio.open_nursery() as nursery:
+            # The connect handler may be slow; a client that leaves meanwhile never learns its
+            # sid, so its session must end now rather than at its ping timeout.
+            nursery.start_soon(_set_on_disconnect, receive, client_left)
+            session = await self._open_session(Transport.POLLING, environ)
+            nursery.cancel_scope.cancel()
         if session is None:
             return await self._refuse_connect(send, environ)
+        if client_left.is_set():
+            await session.close(CloseReason.TRANSPORT_CLOSE, "the client went away during the handshake")
+            return
         packet = self._open_packet(session.sid, Transport.POLLING)
         try:
             await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid))
@@ -1091,6 +1102,13 @@ def _accepts_two_arguments(handler: Callable[..., Any]) -> bool:
     except TypeError:
         return False
     return True
+
+
+async def _set_on_disconnect(receive: Receive, event: trio.Event) -> None:
+    """Set ``event`` when the HTTP client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    event.set()
 
 
 def _checked_send(send: Send) -> Send:
