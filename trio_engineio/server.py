@@ -482,9 +482,12 @@ class AsyncServer(AsyncHelpers):
                 session["count"] = session.get("count", 0) + 1
         """
         user_session = await self.get_session(sid)
-        yield user_session
-        with contextlib.suppress(KeyError):
-            await self.save_session(sid, user_session)
+        try:
+            yield user_session
+        finally:
+            # Saved even when the block raises, as python-engineio does.
+            with contextlib.suppress(KeyError):
+                await self.save_session(sid, user_session)
 
     def transport(self, sid: str) -> str:
         """The name of a client's transport.
