@@ -59,7 +59,9 @@ coverage:
 docs:
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
-run: install  # make run APP=examples.chat.app:app serves another example (docs/examples.rst)
+# `make run APP=examples.chat.app:app` serves another example (docs/examples.rst). The demo needs
+# the Python package and the JS client bundle, not the browser-test tooling.
+run: $(STAMP) $(JS_STAMP)
 	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 $(APP)
 
 bench: install
