@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from trio_engineio import _hypercorn
 from trio_engineio._http import ASGIApplication, Message, Receive, Scope, Send, send_response
 from trio_engineio.server import AsyncServer
 
@@ -109,6 +110,13 @@ class ASGIApp:
             ``None`` sends all traffic to the server.
         on_startup: a callable (sync or async) run at lifespan startup.
         on_shutdown: a callable (sync or async) run at lifespan shutdown.
+        hypercorn_worker_fixes: under hypercorn's trio worker, fix its close race (a
+            client could crash the worker) and keep one connection's failure from ending
+            the worker; ``TRIO_ENGINEIO_HYPERCORN_FIXES=0`` also turns it off. See
+            :doc:`/performance`.
+        hypercorn_fast_path: under hypercorn's trio worker, write websocket messages
+            straight to the socket when no one else is writing;
+            ``TRIO_ENGINEIO_HYPERCORN_FAST_PATH=0`` also turns it off. See :doc:`/performance`.
 
     Example::
 
@@ -125,8 +133,14 @@ class ASGIApp:
         engineio_path: str | None = "engine.io",
         on_startup: Callable[[], Any] | None = None,
         on_shutdown: Callable[[], Any] | None = None,
+        *,
+        hypercorn_worker_fixes: bool = True,
+        hypercorn_fast_path: bool = True,
     ) -> None:
         self.engineio_server = engineio_server
+        self.hypercorn_worker_fixes = hypercorn_worker_fixes
+        self._worker_checked = False
+        engineio_server._hypercorn_fast_path = hypercorn_fast_path
         self.other_asgi_app = other_asgi_app
         if engineio_path is not None:
             engineio_path = "/" + engineio_path.strip("/") + "/"
@@ -153,6 +167,8 @@ class ASGIApp:
                 response = await http.get("/engine.io/", params={"EIO": "4", "transport": "polling"})
         """
         kind = scope["type"]
+        if not self._worker_checked:
+            self._check_worker(send)
         if kind == "lifespan":
             await self.lifespan(scope, receive, send)
             return
@@ -171,6 +187,12 @@ class ASGIApp:
             await send({"type": "websocket.close", "code": 1000})
         else:
             await self.not_found(receive, send)
+
+    def _check_worker(self, send: Send) -> None:
+        # At lifespan startup, or at the first request when lifespan is off.
+        self._worker_checked = True
+        if _hypercorn.is_trio_worker_send(send):
+            _hypercorn.install_worker_fixes(self.hypercorn_worker_fixes, send=send)
 
     async def serve_static_file(self, static_file: dict[str, str], receive: Receive, send: Send) -> None:
         """Send a static file as the response (404 if it cannot be read).

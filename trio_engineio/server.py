@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 
 import trio
 
+from trio_engineio import _hypercorn
 from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal, start_background_task
 from trio_engineio._http import (
     Headers,
@@ -204,6 +205,8 @@ class AsyncServer(AsyncHelpers):
         self._nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
         self._background_tasks: set[BackgroundTask] = set()
         self._sequence_number = 0
+        # ASGIApp(hypercorn_fast_path=...) sets it; see trio_engineio._hypercorn.
+        self._hypercorn_fast_path = True
 
     # -- the server's nursery --------------------------------------------------
 
@@ -1013,10 +1016,10 @@ class AsyncServer(AsyncHelpers):
             body = encode_json(self._json, refusal if refusal not in (None, False) else "Unauthorized").encode()
             await self._refuse_websocket(scope, checked_send, 401, body)
             return
-        write = _websocket_writer(send)
         close_code = 1000
         try:
             await checked_send({"type": "websocket.accept"})
+            write = _websocket_writer(send, self._hypercorn_fast_path)
             await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
             with trio.CancelScope() as reader_scope:
                 new_session.attach_websocket(write, reader_scope)
@@ -1032,10 +1035,10 @@ class AsyncServer(AsyncHelpers):
         with trio.CancelScope() as reader_scope:
             if not session.begin_probe(reader_scope):
                 raise HandshakeError(ErrorCode.BAD_REQUEST, "this session cannot be upgraded now")
-            write = _websocket_writer(send)
             result: int | None = 1000  # stays so when the session cancels an abandoned probe
             try:
                 await _checked_send(send)({"type": "websocket.accept"})
+                write = _websocket_writer(send, self._hypercorn_fast_path)
                 result = await self._read_websocket(session, receive, write, probing=True)
             except SocketIsClosedError:
                 result = _PEER_CLOSED
@@ -1062,6 +1065,8 @@ class AsyncServer(AsyncHelpers):
             The close code to send, or ``None`` when a probe completed the upgrade.
         """
         limit = self.max_http_buffer_size
+        if self._hypercorn_fast_path:
+            receive = _hypercorn.fast_receive(receive)
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
@@ -1131,7 +1136,18 @@ def _checked_send(send: Send) -> Send:
     return checked
 
 
-def _websocket_writer(send: Send) -> WebSocketWriter:
+def _websocket_writer(send: Send, fast_path: bool) -> WebSocketWriter:
+    write_fast = _hypercorn.fast_websocket_writer(send, fast_path)
+    if write_fast is not None:
+
+        async def write_direct(frame: str | bytes) -> None:
+            try:
+                await write_fast(frame)
+            except Exception as exc:
+                raise SocketIsClosedError("the websocket is closed") from exc
+
+        return write_direct
+
     async def write(frame: str | bytes) -> None:
         try:
             if type(frame) is str:
