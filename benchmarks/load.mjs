@@ -1,14 +1,14 @@
 // Websocket echo load: CLIENTS connections, each keeping INFLIGHT messages in flight,
 // for SECONDS seconds. Prints {"messages": N} (echoes received after the warm-up).
-// Usage: node load.mjs URL MODE CLIENTS INFLIGHT SECONDS WARMUP
+// Usage: node load.mjs URL MODE CLIENTS INFLIGHT SECONDS WARMUP [SIZE]
 //   MODE "engineio": Engine.IO v4 over websocket-only (answers pings, sends "4" + payload)
 //   MODE "raw": plain text echo
 import { createRequire } from "node:module";
 const require = createRequire(new URL("../tests/js/package.json", import.meta.url));
 const WebSocket = require("ws");
 
-const [url, mode, clients, inflight, seconds, warmup] = process.argv.slice(2);
-const payload = "x".repeat(20);
+const [url, mode, clients, inflight, seconds, warmup, size] = process.argv.slice(2);
+const payload = "x".repeat(Number(size || 20));
 let counting = false;
 let received = 0;
 const sockets = [];

@@ -1,19 +1,24 @@
-"""Websocket echo benchmark: server CPU per message, side by side with python-engineio.
+"""Websocket echo benchmark: trio_engineio against python-engineio on uvicorn and the raw stack.
 
-Each server runs alone in its own process; a Node.js load generator (the `ws`
-package from tests/js) keeps CLIENTS x INFLIGHT 20-byte messages in flight.
-The figure is the server process's CPU time (user + system, from /proc) divided
-by the messages echoed while counting, so the load generator's own speed does
-not enter it. Results are reported as ratios, never asserted in tests.
+Each server runs alone in its own process, pinned to CPU 0 where the machine has
+two cores; a Node.js load generator (the `ws` package from tests/js), pinned to
+CPU 1, keeps CLIENTS x INFLIGHT messages of SIZE bytes in flight. Reported per
+server: messages echoed per second, and the server process's CPU time (user +
+system, from /proc) per message. Ratios compare rows of this one run: msg/s
+against python-engineio on uvicorn (higher is better) and against the raw ASGI
+echo on hypercorn's trio worker (the ceiling of our stack). Never asserted in tests.
 
-Usage: python benchmarks/run.py [--seconds 5] [--clients 10] [--inflight 16] [--kinds ...]
+Usage: python benchmarks/run.py [--seconds 3] [--matrix | --clients 10 --inflight 16 --size 20]
+                                [--kinds ...] [--json results.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,9 +27,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ALL_KINDS = ["raw-hypercorn-trio", "python-engineio-uvicorn", "trio-engineio", "trio-engineio-inline"]
+ALL_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "trio-engineio-stock"]
+EXTRA_KINDS = ["trio-engineio-inline"]
 MODES = {"raw-hypercorn-trio": "raw"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MATRIX = list(itertools.product((1, 10, 100), (1, 16), (20, 1024)))
+SHORT = {
+    "python-engineio-uvicorn": "A",
+    "raw-hypercorn-trio": "D",
+    "trio-engineio": "E",
+    "trio-engineio-stock": "E stock",
+    "trio-engineio-inline": "E inline",
+}
 
 
 def free_port() -> int:
@@ -48,22 +62,33 @@ def wait_listening(port: int, deadline: float) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
+def pinned(command: list[str], cpu: int) -> list[str]:
+    """``command`` on one CPU, when the machine has two and taskset exists."""
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(cpu), *command]
+    return command
+
+
+def measure(kind: str, clients: int, inflight: int, size: int, args: argparse.Namespace) -> dict[str, float]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(HERE / "serve.py"), kind, str(port)], cwd=ROOT)
+    server = subprocess.Popen(pinned([sys.executable, str(HERE / "serve.py"), kind, str(port)], 0), cwd=ROOT)
     try:
         wait_listening(port, time.monotonic() + 20)
         load = subprocess.Popen(
-            [
-                "node",
-                str(HERE / "load.mjs"),
-                f"http://127.0.0.1:{port}",
-                MODES.get(kind, "engineio"),
-                str(args.clients),
-                str(args.inflight),
-                str(args.seconds),
-                str(args.warmup),
-            ],
+            pinned(
+                [
+                    "node",
+                    str(HERE / "load.mjs"),
+                    f"http://127.0.0.1:{port}",
+                    MODES.get(kind, "engineio"),
+                    str(clients),
+                    str(inflight),
+                    str(args.seconds),
+                    str(args.warmup),
+                    str(size),
+                ],
+                1,
+            ),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -86,21 +111,60 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--warmup", type=float, default=1)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--inflight", type=int, default=16)
-    parser.add_argument("--kinds", nargs="+", default=ALL_KINDS, choices=ALL_KINDS)
+    parser.add_argument("--size", type=int, default=20)
+    parser.add_argument("--matrix", action="store_true", help="every config: c=1/10/100 x 1/16 in flight x 20 B/1 KB")
+    parser.add_argument("--kinds", nargs="+", default=ALL_KINDS, choices=ALL_KINDS + EXTRA_KINDS)
+    parser.add_argument("--json", type=Path, help="write the raw results here")
     args = parser.parse_args()
-    results = {kind: measure(kind, args) for kind in args.kinds}
+    configs = MATRIX if args.matrix else [(args.clients, args.inflight, args.size)]
+    rows = []
+    for clients, inflight, size in configs:
+        # Kinds interleaved within each config, so drift on the machine hits all alike.
+        results = {kind: measure(kind, clients, inflight, size, args) for kind in args.kinds}
+        rows.append({"clients": clients, "inflight": inflight, "size": size, "results": results})
+        print_config(clients, inflight, size, results, args.seconds)
+    print_summary(rows, args.kinds)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def print_config(clients: int, inflight: int, size: int, results: dict[str, dict[str, float]], seconds: float) -> None:
     reference = results.get("python-engineio-uvicorn")
-    floor = results.get("raw-hypercorn-trio")
-    print(f"\nwebsocket echo, {args.clients} clients x {args.inflight} in flight, 20-byte messages, {args.seconds} s")
-    print(f"{'server':28} {'msg/s':>9} {'CPU us/msg':>11} {'vs python-engineio':>19} {'over raw':>9}")
+    ceiling = results.get("raw-hypercorn-trio")
+    print(f"\nwebsocket echo, c={clients} x {inflight} in flight, {size} B, {seconds} s", flush=True)
+    print(f"{'server':26} {'msg/s':>8} {'CPU us/msg':>11} {'msg/s vs A':>11} {'msg/s vs D':>11}")
     for kind, row in results.items():
-        ratio = f"{row['cpu_us_per_message'] / reference['cpu_us_per_message']:.2f}x" if reference else "-"
-        over = f"{row['cpu_us_per_message'] - floor['cpu_us_per_message']:+.1f}" if floor else "-"
-        print(f"{kind:28} {row['rate']:9.0f} {row['cpu_us_per_message']:11.1f} {ratio:>19} {over:>9}")
+        vs_a = f"{row['rate'] / reference['rate']:.2f}" if reference and reference["rate"] else "-"
+        vs_d = f"{row['rate'] / ceiling['rate']:.2f}" if ceiling and ceiling["rate"] else "-"
+        print(f"{kind:26} {row['rate']:8.0f} {row['cpu_us_per_message']:11.1f} {vs_a:>11} {vs_d:>11}", flush=True)
+
+
+def print_summary(rows: list[dict[str, object]], kinds: list[str]) -> None:
+    """One line per config: msg/s of each kind, and E's ratios (markdown, for benchmarks/README.md)."""
+    header = ["config", *(f"{SHORT[kind]} msg/s" for kind in kinds), "E/A", "E stock/A", "E/D"]
+    print("\n| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        results: dict[str, dict[str, float]] = row["results"]  # type: ignore[assignment]
+        rate = {kind: results[kind]["rate"] for kind in kinds}
+
+        def ratio(top: str, bottom: str, rate: dict[str, float] = rate) -> str:
+            if top in rate and bottom in rate and rate[bottom]:
+                return f"{rate[top] / rate[bottom]:.2f}"
+            return "-"
+
+        size = "1 KB" if row["size"] == 1024 else f"{row['size']} B"
+        cells = [f"c={row['clients']}, {row['inflight']} in flight, {size}", *(f"{rate[kind]:,.0f}" for kind in kinds)]
+        cells += [
+            ratio("trio-engineio", "python-engineio-uvicorn"),
+            ratio("trio-engineio-stock", "python-engineio-uvicorn"),
+            ratio("trio-engineio", "raw-hypercorn-trio"),
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Usage: python benchmarks/serve.py KIND PORT
 KIND is one of:
   raw-hypercorn-trio       a bare ASGI websocket echo under hypercorn's trio worker (the floor)
   trio-engineio            trio_engineio's echo under hypercorn's trio worker (async_handlers=True)
+  trio-engineio-stock      the same with the hypercorn fast path off (hypercorn's own send path)
   trio-engineio-inline     the same with async_handlers=False (handlers run in the reader)
   python-engineio-uvicorn  python-engineio's AsyncServer echo under uvicorn (asyncio)
 """
@@ -14,7 +15,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-KINDS = ("raw-hypercorn-trio", "trio-engineio", "trio-engineio-inline", "python-engineio-uvicorn")
+KINDS = (
+    "raw-hypercorn-trio",
+    "trio-engineio",
+    "trio-engineio-stock",
+    "trio-engineio-inline",
+    "python-engineio-uvicorn",
+)
 
 
 async def raw_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -36,7 +43,7 @@ async def raw_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
 
 
-def trio_engineio_app(async_handlers: bool) -> Any:
+def trio_engineio_app(async_handlers: bool, fast_path: bool = True) -> Any:
     import trio_engineio
 
     eio = trio_engineio.AsyncServer(async_handlers=async_handlers, max_http_buffer_size=10_000_000)
@@ -45,7 +52,7 @@ def trio_engineio_app(async_handlers: bool) -> Any:
     async def message(sid: str, data: Any) -> None:
         await eio.send(sid, data)
 
-    return trio_engineio.ASGIApp(eio)
+    return trio_engineio.ASGIApp(eio, hypercorn_fast_path=fast_path)
 
 
 def python_engineio_app() -> Any:
@@ -78,6 +85,8 @@ def main() -> None:
         serve_hypercorn_trio(raw_echo, port)
     elif kind == "trio-engineio":
         serve_hypercorn_trio(trio_engineio_app(async_handlers=True), port)
+    elif kind == "trio-engineio-stock":
+        serve_hypercorn_trio(trio_engineio_app(async_handlers=True, fast_path=False), port)
     elif kind == "trio-engineio-inline":
         serve_hypercorn_trio(trio_engineio_app(async_handlers=False), port)
     elif kind == "python-engineio-uvicorn":

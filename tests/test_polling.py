@@ -138,7 +138,7 @@ async def test_binary_both_ways(autojump_clock: trio.testing.MockClock) -> None:
 
 
 async def test_a_post_with_100_packets_delivers_them_all(autojump_clock: trio.testing.MockClock) -> None:
-    """No cap on the packets in a POST other than its bytes: none is dropped (python-engineio drops past 16)."""
+    """Up to ``max_packets_per_post`` (1024 by default) none is dropped (python-engineio drops past 16)."""
     eio, app = make_app()
     recorder = Recorder(eio)
     async with eio, Poller.open(app) as poller:
@@ -474,6 +474,93 @@ async def test_chunked_post_over_max_http_buffer_size_is_413(autojump_clock: tri
         small = await Poller(poller.http).handshake()
         assert small["maxPayload"] == 100
     assert recorder.messages == []
+
+
+@pytest.mark.parametrize(("limit", "options"), [(16, {"max_packets_per_post": 16}), (1024, {})])
+async def test_post_over_max_packets_per_post_is_400_and_closes_the_session(
+    autojump_clock: trio.testing.MockClock, limit: int, options: dict[str, Any]
+) -> None:
+    """``max_packets_per_post`` packets pass; one more is refused with 400 and the reference
+    server's JSON body, none of its packets is handled, and the session closes (transport error)."""
+    eio, app = make_app(**options)
+    assert eio.max_packets_per_post == limit
+    recorder = Recorder(eio)
+    async with eio, Poller.open(app) as poller:
+        await poller.handshake()
+        await poller.post(*[message(f"ok {i}") for i in range(limit)])
+        response = await poller.post_response("\x1e".join(["4refused"] * (limit + 1)))
+        assert response.status_code == 400
+        assert response.json() == {"code": 3, "message": "Bad request"}
+        await recorder.disconnected.wait()
+        assert recorder.disconnects == [(poller.sid, "transport error")]
+        assert (await poller.get_response()).status_code == 400
+    assert [data for _, data in recorder.messages] == [f"ok {i}" for i in range(limit)]
+
+
+async def test_jsonp_post_over_max_packets_per_post_is_400(autojump_clock: trio.testing.MockClock) -> None:
+    eio, app = make_app(max_packets_per_post=2)
+    recorder = Recorder(eio)
+    async with eio, Poller.open(app) as poller:
+        await poller.handshake()
+        form = "d=" + quote("4a\x1e4b\x1e4c", safe="")
+        response = await poller.http.post(
+            poller.path,
+            params=poller.params(j="0"),
+            content=form.encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 400
+        assert response.json() == {"code": 3, "message": "Bad request"}
+        await recorder.disconnected.wait()
+        assert recorder.disconnects == [(poller.sid, "transport error")]
+    assert recorder.messages == []
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_max_packets_per_post_must_be_at_least_1(limit: int) -> None:
+    with pytest.raises(ValueError, match="max_packets_per_post"):
+        make_app(max_packets_per_post=limit)
+
+
+async def test_an_unsolicited_pong_closes_the_session_and_ends_its_post(autojump_clock: trio.testing.MockClock) -> None:
+    """A PONG with no PING outstanding is a protocol violation: the session closes (transport
+    error) and the rest of the POST is not handled."""
+    eio, app = make_app()
+    recorder = Recorder(eio)
+    async with eio, Poller.open(app) as poller:
+        await poller.handshake()
+        await poller.post(message("before"), Packet(PacketType.PONG), message("after"))
+        await recorder.disconnected.wait()
+        assert recorder.disconnects == [(poller.sid, "transport error")]
+        assert (await poller.get_response()).status_code == 400
+    assert [data for _, data in recorder.messages] == ["before"]
+
+
+async def test_a_post_lets_other_tasks_run_between_its_packets(autojump_clock: trio.testing.MockClock) -> None:
+    """Handling a NOOP never yields, so the POST loop checkpoints every 16 packets: 1,024 NOOPs
+    give other tasks about 64 more turns than 16 NOOPs do."""
+    eio, app = make_app()
+
+    async def turns_during(poller: Poller, count: int) -> int:
+        turns = 0
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(count_turns)
+            await poller.post(*[Packet(PacketType.NOOP)] * count)
+            nursery.cancel_scope.cancel()
+        return turns
+
+    async with eio, Poller.open(app) as poller:
+        await poller.handshake()
+        few = await turns_during(poller, 16)
+        many = await turns_during(poller, 1024)
+    assert many - few >= 1024 // 16 - 2, (few, many)
 
 
 async def test_chunked_post_within_the_limit_is_delivered(autojump_clock: trio.testing.MockClock) -> None:

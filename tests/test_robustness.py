@@ -230,7 +230,10 @@ async def test_sending_a_lone_surrogate_raises_at_send_and_the_session_goes_on(
             async with Poller.open(app) as poller:
                 await poller.handshake()
                 await poller.post(Packet(PacketType.MESSAGE, "go"))
-                assert await poller.get() == [Packet(PacketType.MESSAGE, "before"), Packet(PacketType.MESSAGE, "after")]
+                received = await poller.get()
+                if len(received) == 1:  # each send is a checkpoint: the GET may answer between them
+                    received += await poller.get()
+                assert received == [Packet(PacketType.MESSAGE, "before"), Packet(PacketType.MESSAGE, "after")]
         else:
             async with open_websocket(app) as ws:
                 await ws_handshake(ws)

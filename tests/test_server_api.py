@@ -74,6 +74,7 @@ def test_constructor_defaults() -> None:
     assert [t.value for t in eio.transports] == ["polling", "websocket"]
     assert eio.upgrade_timeout == 10
     assert eio.max_packets_per_poll == 16
+    assert eio.max_packets_per_post == 1024
     assert eio.close_timeout == 5
 
 

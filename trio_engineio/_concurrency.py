@@ -287,6 +287,8 @@ class AsyncHelpers:
 
             await eio.sleep(1)
         """
+        if not seconds >= 0:  # negative or NaN: trio.sleep raises before its checkpoint
+            await trio.lowlevel.checkpoint()
         await trio.sleep(seconds)
 
     def create_queue(self, maxsize: int = 0) -> Queue[Any]:

@@ -32,9 +32,11 @@ Anything unrecognised means plain ASGI, silently correct.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import struct
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,15 +50,18 @@ if sys.version_info < (3, 11):  # pragma: no cover - the backport trio itself de
 
 __all__ = [
     "FAST_PATH_ENV",
+    "connection_aborter",
     "FIXES_ENV",
     "VERIFIED_VERSIONS",
     "WorkerFixes",
     "env_switch",
     "fast_receive",
+    "flush_after_disconnect",
     "fast_websocket_writer",
     "hypercorn_version",
     "install_worker_fixes",
     "is_trio_worker_send",
+    "limit_message_size",
     "uninstall_worker_fixes",
     "worker_fixes",
 ]
@@ -66,7 +71,8 @@ VERIFIED_VERSIONS = ("0.17.", "0.18.")
 FIXES_ENV = "TRIO_ENGINEIO_HYPERCORN_FIXES"
 FAST_PATH_ENV = "TRIO_ENGINEIO_HYPERCORN_FAST_PATH"
 
-Writer = Callable[[str | bytes], Awaitable[None]]
+Writer = Callable[[str | bytes], Awaitable[bool]]
+"""Writes one websocket message; returns whether it surely reached a Trio scheduling point."""
 
 
 def env_switch(name: str) -> bool:
@@ -279,7 +285,9 @@ def fast_websocket_writer(send: Send, enabled: bool = True) -> Writer | None:
         enabled: ``False`` (or ``TRIO_ENGINEIO_HYPERCORN_FAST_PATH=0``) returns ``None``.
 
     Returns:
-        ``write(frame)``: raises whatever ``send`` raises once the socket is gone.
+        ``write(frame)``: raises whatever ``send`` raises once the socket is gone, and
+        returns whether it surely reached a scheduling point: ``False`` when the frame went
+        out in one ``send()`` (the common case), so the caller adds the checkpoint.
     """
     if not (enabled and env_switch(FAST_PATH_ENV)):
         return None
@@ -312,15 +320,16 @@ def fast_websocket_writer(send: Send, enabled: bool = True) -> Writer | None:
     raw_send = raw_socket.send
     protocol_send = tcp_server.protocol_send
 
-    async def write(frame: str | bytes) -> None:
+    async def write(frame: str | bytes) -> bool:
         if lock.locked() or ws_stream.closed or ws_stream.state is not connected or connection.state is not open_state:
             # Someone else is writing (their bytes first), or the connection is closing:
-            # hypercorn's own path orders, drops or refuses it as it always does.
+            # hypercorn's own path orders, drops or refuses it as it always does. A dropped
+            # frame returns without a scheduling point.
             if type(frame) is str:
                 await send({"type": "websocket.send", "text": frame})
             else:
                 await send({"type": "websocket.send", "bytes": frame})
-            return
+            return False
         event = TextMessage(data=frame) if isinstance(frame, str) else BytesMessage(data=frame)
         data = connection.send(event)
         try:
@@ -335,5 +344,100 @@ def fast_websocket_writer(send: Send, enabled: bool = True) -> Writer | None:
             # shield keeps a cancellation from cutting a frame in half.
             with trio.CancelScope(shield=True):
                 await protocol_send(RawData(data=data[sent:]))
+            return True  # protocol_send took the send lock: a scheduling point
+        return False
 
     return write
+
+
+def connection_aborter(send: Send) -> Callable[[], None] | None:
+    """A function that aborts the TCP connection under an ASGI websocket, or ``None``.
+
+    hypercorn's trio worker writes under a shielded cancel scope: a write to a peer
+    that does not read cannot be cancelled, and holds the connection's ``send_lock``
+    for as long as the peer wants. Closing the socket (with a reset, so that no
+    unread data keeps the kernel busy) wakes that write with an error, which
+    hypercorn handles as a closed connection. Works with TLS too.
+
+    Args:
+        send: the ASGI ``send`` of a websocket scope under hypercorn's trio worker.
+
+    Returns:
+        ``abort()``, idempotent and synchronous; ``None`` for any other server.
+    """
+    owner = getattr(send, "__self__", None)
+    protocol = getattr(getattr(owner, "send", None), "__self__", None)
+    tcp_server = getattr(getattr(protocol, "send", None), "__self__", None)
+    if type(tcp_server).__module__ != "hypercorn.trio.tcp_server":
+        return None
+    stream = getattr(tcp_server, "stream", None)
+    stream = getattr(stream, "transport_stream", stream)  # under TLS, the socket stream beneath
+    trio_socket = getattr(stream, "socket", None)
+    if not isinstance(trio_socket, trio.socket.SocketType):
+        return None
+
+    def abort() -> None:
+        if trio_socket.fileno() == -1:
+            return  # closed already
+        with contextlib.suppress(OSError):
+            trio_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        trio_socket.close()  # trio wakes every task waiting on it (notify_closing)
+
+    return abort
+
+
+async def flush_after_disconnect(receive: Receive) -> None:
+    """After ``websocket.disconnect``, take what hypercorn's reader still hands over.
+
+    The disconnect can come from another task (a write that failed makes hypercorn
+    close the stream) while hypercorn's reader is still delivering the messages of a
+    chunk it had read: blocked on the full queue of an app that has returned, it
+    would wait forever. Those messages are dropped (the session is over) until the
+    reader has nothing left to deliver. Only the current chunk can follow: hypercorn
+    ignores new data once the stream is closed.
+    """
+    channel = getattr(receive, "__self__", None)
+    if type(channel) is not trio.MemoryReceiveChannel:
+        await trio.lowlevel.checkpoint()
+        return
+    quiet = 0
+    while quiet < 2:
+        try:
+            while True:
+                channel.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        # A reader woken by the room just made runs in the next batch, maybe after us:
+        # only two quiet scheduling rounds in a row say it has nothing left to deliver.
+        await trio.lowlevel.checkpoint()
+        statistics = channel.statistics()
+        quiet = 0 if statistics.current_buffer_used or statistics.tasks_waiting_send else quiet + 1
+
+
+def limit_message_size(send: Send, limit: int) -> Callable[[], bool] | None:
+    """Make hypercorn refuse, as its bytes arrive, a websocket message longer than ``limit``.
+
+    hypercorn buffers a whole message up to its ``websocket_max_message_size`` (16 MiB by
+    default) before the app sees any of it; our ``max_http_buffer_size`` would then be
+    checked too late. This lowers that one connection's buffer limit (never another
+    app's): hypercorn closes with 1009 as soon as the message grows past it. hypercorn
+    counts text in characters, so a text message may reach 4 x ``limit`` bytes before it
+    is refused here; our own check, in bytes, still applies once it is whole.
+
+    Returns:
+        ``oversized()``: whether hypercorn refused a message for its size (it then hands
+        the app only ``websocket.disconnect``, with code 1006); ``None`` when this is not
+        hypercorn's websocket, left alone.
+    """
+    buffer: Any = getattr(getattr(send, "__self__", None), "buffer", None)
+    if type(buffer).__module__ != "hypercorn.protocol.ws_stream" or not isinstance(
+        getattr(buffer, "max_length", None), int
+    ):
+        return None
+    buffer.max_length = min(buffer.max_length, limit)
+
+    def oversized() -> bool:
+        # hypercorn stops at FrameTooLargeError without clearing the buffer.
+        return bool(buffer.length > buffer.max_length)
+
+    return oversized

@@ -54,8 +54,13 @@ if TYPE_CHECKING:
 
 __all__ = ["PollOutcome", "Session", "WebSocketWriter"]
 
-WebSocketWriter = Callable[[str | bytes], Awaitable[None]]
-"""Writes one websocket message; raises :class:`SocketIsClosedError` when the socket is gone."""
+WebSocketWriter = Callable[[str | bytes], Awaitable[bool]]
+"""Writes one websocket message; raises :class:`SocketIsClosedError` when the socket is gone.
+
+Returns whether the write surely reached a Trio scheduling point: a write straight to the
+socket does not, and neither may an ASGI server's ``send`` (hypercorn's returns at once, frame
+dropped, once the client has gone), so only a writer that knows says ``True``.
+"""
 
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
@@ -103,6 +108,7 @@ class Session:
         self._overflow_drained = trio.lowlevel.ParkingLot()
         self._ws_write: WebSocketWriter | None = None
         self._ws_reader_scope: trio.CancelScope | None = None
+        self._ws_abort: Callable[[], None] | None = None
         self._writing = False
         self._write_done = trio.lowlevel.ParkingLot()
         self._get_scope: trio.CancelScope | None = None
@@ -167,8 +173,32 @@ class Session:
                     with trio.move_on_after(self.server.close_timeout):
                         await self._close_delivered.wait()
                     self.machine.finish()
+                if self._writing and self._ws_abort is not None:
+                    # No write starts once the session is closed: only one under way can stall.
+                    handler_nursery.start_soon(self._abort_stalled_write, self._ws_abort)
                 transport_nursery.cancel_scope.cancel()
             self._stop_transports()
+
+    async def _abort_stalled_write(self, abort: Callable[[], None]) -> None:
+        """Bound the wind-down: a write stuck on a peer that does not read is abandoned.
+
+        hypercorn's trio worker writes in a shielded scope, so cancellation cannot end a
+        write to a client that stopped reading; the session's tasks would wait for it
+        forever. After ``close_timeout`` the connection is aborted underneath, which
+        ends the write with an error.
+        """
+        with trio.move_on_after(self.server.close_timeout):
+            while self._writing:
+                await self._write_done.park()
+            return
+        if self._writing:
+            self.server.logger.warning(
+                "session %s: a write to the client was still blocked %s s after the session ended; "
+                "aborting its connection",
+                self.sid,
+                self.server.close_timeout,
+            )
+            abort()
 
     def _stop_transports(self) -> None:
         if self._get_scope is not None:
@@ -308,11 +338,18 @@ class Session:
 
     # -- outbound ------------------------------------------------------------
 
-    async def send_packet(self, packet: Packet) -> None:
+    async def send_packet(self, packet: Packet) -> bool:
         """Queue a packet for the client; waits while the outbound buffer is full.
 
+        Not a checkpoint by itself: the caller checks for cancellation first and adds
+        the scheduling point when this did not reach one (see :meth:`AsyncServer.send_packet`).
+
+        Returns:
+            Whether it surely reached a scheduling point (a write from this task may not).
+
         Raises:
-            SocketIsClosedError: the session is closed.
+            SocketIsClosedError: the session is closed (before any scheduling point),
+                or closed while this send waited for room (after one).
         """
         if self.machine.is_closed:
             raise SocketIsClosedError(f"session {self.sid} is closed")
@@ -321,14 +358,14 @@ class Session:
             # Fast path: nothing waits ahead of this packet, so write it from this task.
             self._writing = True
             try:
-                await write(encode_frame(packet))
+                return await write(encode_frame(packet))
             except SocketIsClosedError:
                 await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
+                return False
             finally:
                 self._writing = False
-                if self._write_done:  # only the writer task ever parks here; usually nobody is
+                if self._write_done:  # the writer task or the stall watchdog; usually nobody
                     self._write_done.unpark_all()
-            return
         self._queued += 1
         try:
             if self._overflow and not self._upgrading:
@@ -342,8 +379,9 @@ class Session:
                 # the application sends within upgrade_timeout.
                 self._overflow.append(packet)
                 await trio.lowlevel.cancel_shielded_checkpoint()
-                return
-            await self._outbound_send.send(packet)
+                return True
+            await self._outbound_send.send(packet)  # a full checkpoint, even with room
+            return True
         except trio.BrokenResourceError as exc:
             # The session ended while this send waited for room (see run()).
             self._queued -= 1
@@ -469,10 +507,17 @@ class Session:
 
     # -- websocket -----------------------------------------------------------
 
-    def attach_websocket(self, write: WebSocketWriter, reader_scope: trio.CancelScope) -> None:
-        """Make a websocket the transport (a websocket-only session, or after an upgrade)."""
+    def attach_websocket(
+        self, write: WebSocketWriter, reader_scope: trio.CancelScope, abort: Callable[[], None] | None = None
+    ) -> None:
+        """Make a websocket the transport (a websocket-only session, or after an upgrade).
+
+        ``abort`` aborts the connection underneath, where the ASGI server allows it
+        (see :func:`trio_engineio._hypercorn.connection_aborter`).
+        """
         self._ws_write = write
         self._ws_reader_scope = reader_scope
+        self._ws_abort = abort
         assert self._transport_nursery is not None
         self._transport_nursery.start_soon(self._websocket_writer, write)
 

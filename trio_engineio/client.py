@@ -200,6 +200,7 @@ class AsyncClient(AsyncHelpers):
             async with trio_engineio.AsyncClient() as client:
                 await client.connect(url)
         """
+        await trio.lowlevel.checkpoint()  # opening a nursery is none
         if self._nursery is not None:
             raise RuntimeError("this AsyncClient is already open in an `async with` block")
         manager = trio.open_nursery()
@@ -334,12 +335,16 @@ class AsyncClient(AsyncHelpers):
             async with trio_engineio.AsyncClient() as client:
                 await client.connect("http://localhost:5000", transports=["websocket"])
         """
-        if self._nursery is None:
-            raise RuntimeError(_USAGE)
-        if self.state != "disconnected" or self._connection is not None or self._connecting:
-            raise ValueError("Client is not in a disconnected state")
-        allowed = _valid_transports(transports)
-        engineio_url(url, engineio_path, allowed[0])  # a bad URL scheme is a ValueError here
+        try:
+            if self._nursery is None:
+                raise RuntimeError(_USAGE)
+            if self.state != "disconnected" or self._connection is not None or self._connecting:
+                raise ValueError("Client is not in a disconnected state")
+            allowed = _valid_transports(transports)
+            engineio_url(url, engineio_path, allowed[0])  # a bad URL scheme is a ValueError here
+        except (RuntimeError, ValueError):
+            await trio.lowlevel.checkpoint()  # refused, yet a checkpoint (starting the connection is one)
+            raise
         self._connecting = True
         try:
             http = await self._http_client() if Transport.POLLING in allowed else self._http
@@ -364,7 +369,9 @@ class AsyncClient(AsyncHelpers):
         """
         connection = self._connection
         if connection is not None:
-            await connection.done.wait()
+            await connection.done.wait()  # a checkpoint, even when already set
+        else:
+            await trio.lowlevel.checkpoint()
 
     async def send(self, data: str | bytes | bytearray | memoryview | dict[Any, Any] | list[Any]) -> None:
         """Send a message.
@@ -385,10 +392,14 @@ class AsyncClient(AsyncHelpers):
 
             await client.send({"op": "subscribe"})
         """
-        payload = self._encode(data)
         connection = self._connection
-        if connection is None or self.state != "connected":
-            raise SocketIsClosedError("the client is not connected")
+        try:
+            payload = self._encode(data)
+            if connection is None or self.state != "connected":
+                raise SocketIsClosedError("the client is not connected")
+        except Exception:
+            await trio.lowlevel.checkpoint()  # refused, yet a checkpoint (Trio's rule)
+            raise
         await connection.send(payload)
 
     async def disconnect(self, abort: bool = False, reason: str | None = None) -> None:
@@ -411,11 +422,14 @@ class AsyncClient(AsyncHelpers):
             await client.disconnect()
         """
         connection = self._connection
-        if connection is None:
-            return
-        connection.request_close(abort, reason)
-        if trio.lowlevel.current_task() not in connection.own_tasks:
-            await connection.done.wait()
+        if connection is not None:
+            connection.request_close(abort, reason)
+            if trio.lowlevel.current_task() not in connection.own_tasks:
+                await connection.done.wait()  # a checkpoint, even when already set
+                return
+        # Not connected, or called from the connection's own handler (it cannot wait for
+        # itself): still a checkpoint, as Trio's rule asks.
+        await trio.lowlevel.checkpoint()
 
     def is_asyncio_based(self) -> bool:
         """``False``: this client is Trio-based (python-engineio's ``AsyncClient`` answers ``True``).
@@ -494,10 +508,13 @@ class AsyncClient(AsyncHelpers):
         """
         connection = self._last_connection
         if connection is None:
+            await trio.lowlevel.checkpoint()
             raise SocketIsClosedError("the client is not connected")
         try:
             return await connection.inbox_receive.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
+            # receive() checked for cancellation but raises this without a scheduling point.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             raise SocketIsClosedError("the connection is closed") from None
 
     def __aiter__(self) -> AsyncIterator[Any]:
@@ -757,6 +774,11 @@ class _Connection:
     # -- client requests ---------------------------------------------------------
 
     async def send(self, payload: str | bytes) -> None:
+        # One checkpoint, before the message is queued (Cancelled means not sent): waiting
+        # for room is one; with room, a cancel check and a scheduling point make one.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self.session.send_queue_size < _SEND_BUFFER or self.session.is_closed:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         while self.session.send_queue_size >= _SEND_BUFFER and not self.session.is_closed:
             await self._wait_changed()
         self.session.send_message(payload)

@@ -40,6 +40,7 @@ from trio_engineio.exceptions import (
     CloseReason,
     ContentTooLongError,
     EngineIOError,
+    LocalProtocolError,
     SocketIsClosedError,
     UnknownPacketError,
 )
@@ -80,6 +81,9 @@ _TEXT_PLAIN = (b"content-type", b"text/plain; charset=UTF-8")
 _PEER_CLOSED = 0
 """Not a websocket close code: the peer closed the websocket (or it broke); send no close."""
 _NO_STORE = (b"cache-control", b"no-store")
+_OVERSIZED = "a websocket message exceeded max_http_buffer_size ({} bytes)"
+_PACKETS_PER_CHECKPOINT = 16
+"""A POST's packets are handled this many at a time between checkpoints (a bound on one request's turn)."""
 
 
 class AsyncServer(AsyncHelpers):
@@ -114,11 +118,17 @@ class AsyncServer(AsyncHelpers):
             ``send`` waits (backpressure).
         max_packets_per_poll: most packets in one polling response (python-engineio's
             client rejects more than 16); the client polls again for the rest.
+        max_packets_per_post: most packets one polling POST may carry; a POST with
+            more is answered 400 and its session closed, before any packet is
+            decoded (so a body of tiny packets costs almost nothing to refuse).
+            The official JS client batches everything it has buffered, up to
+            ``max_http_buffer_size`` bytes, so keep this well above its bursts.
         close_timeout: seconds a server close waits for its CLOSE packet to reach
             a polling client before the session is dropped.
 
     Raises:
-        ValueError: an invalid ``async_mode`` or ``transports``.
+        ValueError: an invalid ``async_mode`` or ``transports``, or a buffer or
+            packet limit below 1.
         TypeError: an unknown keyword argument.
 
     Example::
@@ -157,6 +167,7 @@ class AsyncServer(AsyncHelpers):
         upgrade_timeout: float = 10,
         outbound_buffer_size: int = 1024,
         max_packets_per_poll: int = 16,
+        max_packets_per_post: int = 1024,
         close_timeout: float = 5,
     ) -> None:
         if async_mode not in (None, "asgi"):
@@ -177,10 +188,11 @@ class AsyncServer(AsyncHelpers):
         self.async_handlers = async_handlers
         self.monitor_clients = monitor_clients
         self.upgrade_timeout = upgrade_timeout
-        if outbound_buffer_size < 1 or max_packets_per_poll < 1:
-            raise ValueError("outbound_buffer_size and max_packets_per_poll must be at least 1")
+        if outbound_buffer_size < 1 or max_packets_per_poll < 1 or max_packets_per_post < 1:
+            raise ValueError("outbound_buffer_size, max_packets_per_poll and max_packets_per_post must be at least 1")
         self.outbound_buffer_size = outbound_buffer_size
         self.max_packets_per_poll = max_packets_per_poll
+        self.max_packets_per_post = max_packets_per_post
         self.close_timeout = close_timeout
         self._json: Any = json if json is not None else stdlib_json
         if isinstance(logger, logging.Logger):
@@ -228,6 +240,7 @@ class AsyncServer(AsyncHelpers):
             async with eio, trio_engineio.testing.open_client(eio) as client:
                 await client.connect(trio_engineio.testing.BASE_URL)
         """
+        await trio.lowlevel.checkpoint()  # opening a nursery is none
         if self._nursery is not None:
             raise RuntimeError("this AsyncServer is already running")
         manager = trio.open_nursery()
@@ -390,7 +403,11 @@ class AsyncServer(AsyncHelpers):
         elif isinstance(data, bytearray | memoryview):
             payload = bytes(data)
         else:
-            payload = encode_json(self._json, data)
+            try:
+                payload = encode_json(self._json, data)
+            except Exception:
+                await trio.lowlevel.checkpoint()  # refused, yet a checkpoint (see send_packet)
+                raise
         await self.send_packet(sid, Packet(PacketType.MESSAGE, payload))
 
     async def send_packet(self, sid: str, pkt: Packet) -> None:
@@ -413,15 +430,30 @@ class AsyncServer(AsyncHelpers):
 
             await eio.send_packet(sid, Packet(PacketType.MESSAGE, "raw text"))
         """
-        check_sendable(pkt)
+        # A checkpoint on every path (Trio's rule; an app looping over a gone sid must not
+        # freeze the server): a cancel point before the packet is queued or written, so that
+        # Cancelled means it was not sent, and after it a scheduling point unless the session
+        # reached one. A websocket write from this task often reaches none (WebSocketWriter).
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            check_sendable(pkt)
+        except LocalProtocolError:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            raise
         session = self._sessions.get(sid)
         if session is None:
             self.logger.warning("Cannot send to sid %s", sid)
-            return
-        try:
-            await session.send_packet(pkt)
-        except SocketIsClosedError:
+        elif session.machine.is_closed:
             self.logger.warning("Cannot send to sid %s: the session is closed", sid)
+        else:
+            try:
+                if await session.send_packet(pkt):
+                    return
+            except SocketIsClosedError:
+                # It closed while this send waited for room: a scheduling point was reached.
+                self.logger.warning("Cannot send to sid %s: the session is closed", sid)
+                return
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _get_session_object(self, sid: str) -> Session:
         session = self._sessions.get(sid)
@@ -445,6 +477,7 @@ class AsyncServer(AsyncHelpers):
 
             user = (await eio.get_session(sid)).get("user")
         """
+        await trio.lowlevel.checkpoint()
         return self._get_session_object(sid).user_session
 
     async def save_session(self, sid: str, session: dict[str, Any]) -> None:
@@ -461,6 +494,7 @@ class AsyncServer(AsyncHelpers):
 
             await eio.save_session(sid, {"user": "alice"})
         """
+        await trio.lowlevel.checkpoint()  # before the change: Cancelled means not saved
         self._get_session_object(sid).user_session = session
 
     @contextlib.asynccontextmanager
@@ -488,8 +522,9 @@ class AsyncServer(AsyncHelpers):
         try:
             yield user_session
         finally:
-            # Saved even when the block raises, as python-engineio does.
-            with contextlib.suppress(KeyError):
+            # Saved even when the block raises, as python-engineio does; shielded, so that the
+            # save's checkpoint cannot turn the block's exception into Cancelled (or skip the save).
+            with trio.CancelScope(shield=True), contextlib.suppress(KeyError):
                 await self.save_session(sid, user_session)
 
     def transport(self, sid: str) -> str:
@@ -527,15 +562,18 @@ class AsyncServer(AsyncHelpers):
             await eio.disconnect()  # everyone
         """
         if sid is None:
-            async with trio.open_nursery() as nursery:
-                for each in list(self._sessions):
-                    nursery.start_soon(self.disconnect, each)
-            return
-        session = self._sessions.get(sid)
-        if session is None:
-            return
-        if await session.close(CloseReason.SERVER_DISCONNECT, "disconnect() was called"):
-            await session.disconnect_handled.wait()
+            if self._sessions:
+                async with trio.open_nursery() as nursery:  # waiting for its children: a checkpoint
+                    for each in list(self._sessions):
+                        nursery.start_soon(self.disconnect, each)
+                return
+        else:
+            session = self._sessions.get(sid)
+            if session is not None and await session.close(CloseReason.SERVER_DISCONNECT, "disconnect() was called"):
+                await session.disconnect_handled.wait()  # a checkpoint, even when already set
+                return
+        # Nobody to close, or closed already: still a checkpoint (Trio's rule).
+        await trio.lowlevel.checkpoint()
 
     async def shutdown(self) -> None:
         """Close every session gracefully and stop background tasks.
@@ -714,7 +752,9 @@ class AsyncServer(AsyncHelpers):
                 if scope["type"] != "lifespan" and scope["path"].startswith("/engine.io/"):
                     await eio.handle_request(scope, receive, send)
         """
-        self._require_nursery()
+        if self._nursery is None:
+            await trio.lowlevel.checkpoint()
+            self._require_nursery()  # raises
         try:
             if scope["type"] == "websocket":
                 await self._handle_websocket(scope, receive, send)
@@ -904,6 +944,7 @@ class AsyncServer(AsyncHelpers):
         result = await self._trigger_connect(sid, environ)
         if result is not None and result is not True:
             await session.close(CloseReason.TRANSPORT_CLOSE, "refused by the connect handler")
+            await session.finished.wait()  # gone from eio.sockets before the client hears of it
             environ["trio_engineio.refusal"] = result
             return None
         session.connected = True
@@ -948,9 +989,9 @@ class AsyncServer(AsyncHelpers):
             if body is None:
                 return
             if request.jsonp_index is not None:
-                packets = decode_payload(decode_jsonp_body(body))
+                packets = decode_payload(decode_jsonp_body(body), max_packets=self.max_packets_per_post)
             else:
-                packets = decode_payload_bytes(body)
+                packets = decode_payload_bytes(body, max_packets=self.max_packets_per_post)
         except ContentTooLongError as exc:
             session.machine.end_post()
             await session.close(CloseReason.TRANSPORT_ERROR, str(exc))
@@ -962,7 +1003,12 @@ class AsyncServer(AsyncHelpers):
             await session.close(CloseReason.TRANSPORT_ERROR, f"invalid POST: {exc}")
             raise HandshakeError(ErrorCode.BAD_REQUEST, str(exc)) from exc
         try:
-            for packet in packets:
+            for index, packet in enumerate(packets):
+                if index and index % _PACKETS_PER_CHECKPOINT == 0:
+                    # Handling a PONG or a NOOP never yields: let the other sessions run.
+                    await trio.lowlevel.checkpoint()
+                if session.machine.is_closed:
+                    break  # a closed session ignores the rest (an unsolicited PONG closed it, say)
                 await session.receive_packet(packet, via=Transport.POLLING)
         finally:
             session.machine.end_post()
@@ -1017,19 +1063,21 @@ class AsyncServer(AsyncHelpers):
             await self._refuse_websocket(scope, checked_send, 401, body)
             return
         close_code = 1000
+        abort = _hypercorn.connection_aborter(send)
         try:
             await checked_send({"type": "websocket.accept"})
+            oversized = _hypercorn.limit_message_size(send, self.max_http_buffer_size)
             write = _websocket_writer(send, self._hypercorn_fast_path)
             await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
             with trio.CancelScope() as reader_scope:
-                new_session.attach_websocket(write, reader_scope)
-                code = await self._read_websocket(new_session, receive, write, probing=False)
+                new_session.attach_websocket(write, reader_scope, abort)
+                code = await self._read_websocket(new_session, receive, write, probing=False, oversized=oversized)
                 close_code = 1000 if code is None else code
         except SocketIsClosedError:
             close_code = _PEER_CLOSED
         finally:
             await new_session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
-        await _close_websocket(send, close_code)
+        await self._close_websocket(send, receive, close_code, abort)
 
     async def _upgrade(self, session: Session, receive: Receive, send: Send) -> None:
         with trio.CancelScope() as reader_scope:
@@ -1038,39 +1086,92 @@ class AsyncServer(AsyncHelpers):
             result: int | None = 1000  # stays so when the session cancels an abandoned probe
             try:
                 await _checked_send(send)({"type": "websocket.accept"})
+                oversized = _hypercorn.limit_message_size(send, self.max_http_buffer_size)
                 write = _websocket_writer(send, self._hypercorn_fast_path)
-                result = await self._read_websocket(session, receive, write, probing=True)
+                result = await self._read_websocket(session, receive, write, probing=True, oversized=oversized)
             except SocketIsClosedError:
                 result = _PEER_CLOSED
             finally:
                 if result is not None:
                     session.end_probe()
         close_code = 1000 if result is None else result
+        abort = _hypercorn.connection_aborter(send)
         if result is None:  # upgraded
             with trio.CancelScope() as reader_scope:
-                session.attach_websocket(write, reader_scope)
+                session.attach_websocket(write, reader_scope, abort)
                 try:
-                    code = await self._read_websocket(session, receive, write, probing=False)
+                    code = await self._read_websocket(session, receive, write, probing=False, oversized=oversized)
                     close_code = 1000 if code is None else code
                 finally:
                     await session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
-        await _close_websocket(send, close_code)
+        await self._close_websocket(send, receive, close_code, abort)
+
+    async def _close_websocket(self, send: Send, receive: Receive, code: int, abort: Callable[[], None] | None) -> None:
+        """Close our side; under hypercorn's trio worker, then wait for the client's.
+
+        hypercorn's reader hands every message and the final ``websocket.disconnect`` to
+        a bounded queue that only this task reads: returning while the client still sends
+        would leave it blocked on that queue for good. A client that does not finish
+        the close within ``close_timeout`` is cut off (``abort``).
+        """
+        if code == _PEER_CLOSED:
+            # The socket is gone: a close now is pointless, and hypercorn's trio worker can crash
+            # on it (its connection close races the reply to the client's close frame).
+            await _hypercorn.flush_after_disconnect(receive)
+            return
+
+        async def send_close() -> None:
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": code})
+
+        if abort is None:
+            # Not hypercorn's trio worker: ASGI lets us return right after the close (the
+            # server finishes the closing handshake), and nothing waits on a queue of ours.
+            await send_close()
+            return
+
+        # Drain while the close is sent: the close may wait for hypercorn's send lock, held
+        # by a write whose failure makes hypercorn hand us websocket.disconnect, which
+        # waits for room in the queue this task drains.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_close)
+            for last_try in (False, True):
+                with trio.move_on_after(self.close_timeout) as drained:
+                    with contextlib.suppress(Exception):  # an ASGI server may raise once it is over
+                        while (await receive())["type"] != "websocket.disconnect":
+                            pass
+                if not drained.cancelled_caught or last_try:
+                    break
+                abort()
+            nursery.cancel_scope.cancel()
+        await _hypercorn.flush_after_disconnect(receive)
 
     async def _read_websocket(
-        self, session: Session, receive: Receive, write: WebSocketWriter, *, probing: bool
+        self,
+        session: Session,
+        receive: Receive,
+        write: WebSocketWriter,
+        *,
+        probing: bool,
+        oversized: Callable[[], bool] | None = None,
     ) -> int | None:
         """Feed websocket messages to the session until it or the socket ends.
+
+        ``oversized()`` says whether the ASGI server itself refused a message for its size
+        (see :func:`trio_engineio._hypercorn.limit_message_size`).
 
         Returns:
             The close code to send, or ``None`` when a probe completed the upgrade.
         """
         limit = self.max_http_buffer_size
-        if self._hypercorn_fast_path:
+        if self._hypercorn_fast_path and _hypercorn.env_switch(_hypercorn.FAST_PATH_ENV):
             receive = _hypercorn.fast_receive(receive)
         while True:
             message = await receive()
-            if message["type"] != "websocket.receive":
-                return _PEER_CLOSED  # websocket.disconnect
+            if message["type"] != "websocket.receive":  # websocket.disconnect
+                if oversized is not None and oversized() and not probing:
+                    await session.close(CloseReason.TRANSPORT_ERROR, _OVERSIZED.format(limit))
+                return _PEER_CLOSED
             frame: str | bytes | None = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
@@ -1079,9 +1180,7 @@ class AsyncServer(AsyncHelpers):
             if len(frame) > limit or (
                 type(frame) is str and len(frame) * 4 > limit and len(frame.encode("utf-8", "surrogatepass")) > limit
             ):
-                await session.close(
-                    CloseReason.TRANSPORT_ERROR, f"a websocket message exceeded max_http_buffer_size ({limit} bytes)"
-                )
+                await session.close(CloseReason.TRANSPORT_ERROR, _OVERSIZED.format(limit))
                 return 1009
             try:
                 packet = decode_frame(frame)
@@ -1140,15 +1239,15 @@ def _websocket_writer(send: Send, fast_path: bool) -> WebSocketWriter:
     write_fast = _hypercorn.fast_websocket_writer(send, fast_path)
     if write_fast is not None:
 
-        async def write_direct(frame: str | bytes) -> None:
+        async def write_direct(frame: str | bytes) -> bool:
             try:
-                await write_fast(frame)
+                return await write_fast(frame)
             except Exception as exc:
                 raise SocketIsClosedError("the websocket is closed") from exc
 
         return write_direct
 
-    async def write(frame: str | bytes) -> None:
+    async def write(frame: str | bytes) -> bool:
         try:
             if type(frame) is str:
                 await send({"type": "websocket.send", "text": frame})
@@ -1157,14 +1256,9 @@ def _websocket_writer(send: Send, fast_path: bool) -> WebSocketWriter:
         except Exception as exc:
             # hypercorn raises several things once the socket is gone; all mean the same here.
             raise SocketIsClosedError("the websocket is closed") from exc
+        # Not relied on for a scheduling point: hypercorn's send returns at once, the frame
+        # dropped, once the client has gone, and an app sending in a loop would starve the
+        # very reader that would notice (see WebSocketWriter).
+        return False
 
     return write
-
-
-async def _close_websocket(send: Send, code: int) -> None:
-    if code == _PEER_CLOSED:
-        # The socket is gone: a close now is pointless, and hypercorn's trio worker can crash
-        # on it (its connection close races the reply to the client's close frame).
-        return
-    with contextlib.suppress(Exception):
-        await send({"type": "websocket.close", "code": code})

@@ -25,6 +25,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
 
 from trio_engineio import ASGIApp, AsyncServer
+from trio_engineio._http import Receive, Scope, Send
 
 MODE = os.environ.get("CROSSING_CLOSE_MODE", "fixed")
 """``fixed`` (the default: our worker fixes on), ``unfixed`` (off), or ``contained``
@@ -41,9 +42,24 @@ def _keep_only_containment() -> None:
     TCPServer._close = worker_fixes.original_close  # type: ignore[method-assign,assignment]
 
 
+async def raw_burst_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """A plain ASGI websocket app (no Engine.IO) that writes a burst and returns right after.
+
+    Its client's close frame lands while it writes: the crossing at its barest, which
+    kills an unfixed worker within a few rounds whatever the Engine.IO layer does.
+    """
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    for _ in range(64):
+        await send({"type": "websocket.send", "bytes": b"x" * 65536})
+
+
 eio = AsyncServer(async_mode="asgi", ping_interval=5, ping_timeout=5)
 app = ASGIApp(
     eio,
+    other_asgi_app=raw_burst_app,
     hypercorn_worker_fixes=MODE != "unfixed",
     on_startup=_keep_only_containment if MODE == "contained" else None,
 )
@@ -121,6 +137,25 @@ async def cross_close(url: str, *, upgrade: bool) -> None:
         count = len(texts)
         await receive_until(lambda: len(texts) > count)
         await stream.send_all(ws.send(TextMessage(data="not a packet")) + ws.send(CloseConnection(code=1000)))
+        with trio.move_on_after(5):
+            while await stream.receive_some(65536):
+                pass
+
+
+async def cross_close_raw(url: str) -> None:
+    """One connection to :func:`raw_burst_app`: a close frame sent while the server writes."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        ws = WSConnection(ConnectionType.CLIENT)
+        await stream.send_all(ws.send(Request(host=f"{host}:{port}", target="/raw")))
+        accepted = False
+        while not accepted:
+            ws.receive_data(await stream.receive_some(65536))
+            accepted = any(isinstance(event, AcceptConnection) for event in ws.events())
+        await trio.sleep(0.02)  # not reading: the server blocks in send_all, holding its send lock
+        await stream.send_all(ws.send(CloseConnection(code=1000)))
         with trio.move_on_after(5):
             while await stream.receive_some(65536):
                 pass

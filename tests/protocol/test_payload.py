@@ -145,6 +145,52 @@ def test_decode_payload_bytes_rejects_non_utf8(body: bytes) -> None:
         decode_payload_bytes(body)
 
 
+# -- max_packets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_packets", [1, 2, 16])
+def test_decode_payload_accepts_exactly_max_packets(max_packets: int) -> None:
+    body = RECORD_SEPARATOR.join(["4m"] * max_packets)
+    assert decode_payload(body, max_packets=max_packets) == [message("m")] * max_packets
+    assert decode_payload_bytes(body.encode(), max_packets=max_packets) == [message("m")] * max_packets
+
+
+@pytest.mark.parametrize("max_packets", [1, 2, 16])
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_decode_payload_refuses_one_packet_more_as_a_400(max_packets: int, as_bytes: bool) -> None:
+    body = RECORD_SEPARATOR.join(["4m"] * (max_packets + 1))
+
+    def decode() -> list[Packet]:
+        if as_bytes:
+            return decode_payload_bytes(body.encode(), max_packets=max_packets)
+        return decode_payload(body, max_packets=max_packets)
+
+    with pytest.raises(RemoteProtocolError, match=f"more than {max_packets} packets") as refused:
+        decode()
+    assert type(refused.value) is RemoteProtocolError  # the packets are valid: not an UnknownPacketError
+    assert refused.value.http_status == 400
+    assert refused.value.error_code == 3  # the reference server's BAD_REQUEST
+
+
+def test_decode_payload_counts_packets_before_decoding_any() -> None:
+    """Past the limit the body is refused as too long, whatever its packets (none is decoded)."""
+    with pytest.raises(RemoteProtocolError, match="more than 2 packets"):
+        decode_payload("9bad\x1e\x1e\x1eb!!!", max_packets=2)
+    with pytest.raises(UnknownPacketError):
+        decode_payload("9bad\x1e4ok", max_packets=2)  # within the limit, the packets are checked
+
+
+def test_decode_payload_refuses_a_flood_at_the_limit() -> None:
+    """A max-size body of one-byte packets (CVE-2020-36048's shape) is refused by a bounded scan."""
+    flood = RECORD_SEPARATOR.join(["3"] * 500_000)
+    with pytest.raises(RemoteProtocolError, match="more than 16 packets"):
+        decode_payload_bytes(flood.encode(), max_packets=16)
+
+
+def test_decode_payload_without_max_packets_has_no_limit() -> None:
+    assert len(decode_payload(RECORD_SEPARATOR.join(["6"] * 10_000))) == 10_000
+
+
 # -- split_batch ------------------------------------------------------------------------------
 
 

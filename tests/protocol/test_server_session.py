@@ -342,10 +342,59 @@ def test_late_timer_starts_the_pong_timeout_when_the_ping_is_sent() -> None:
     assert session.next_deadline() == late + TIMEOUT
 
 
-def test_unsolicited_pong_does_not_move_the_schedule() -> None:
+UNSOLICITED_PONG = SessionClosed(CloseReason.TRANSPORT_ERROR, "the client sent PONG with no PING outstanding")
+
+
+@pytest.mark.parametrize("transport", [POLLING, WEBSOCKET])
+def test_unsolicited_pong_closes_the_session(transport: Transport) -> None:
+    """A PONG before any PING is a protocol violation (a PONG flood costs one packet to stop)."""
+    session = new_session(transport)
+    assert session.receive_packet(PONG, START + 5, via=transport) == [UNSOLICITED_PONG]
+    assert state_of(session) is S.CLOSED
+    assert session.close_reason is CloseReason.TRANSPORT_ERROR
+    assert session.next_deadline() == math.inf
+    assert session.receive_packet(PONG, START + 6, via=transport) == []  # reported once
+
+
+def test_a_second_pong_for_one_ping_closes_the_session() -> None:
     session = new_session()
-    assert session.receive_packet(PONG, START + 5, via=POLLING) == []
-    assert session.next_deadline() == START + INTERVAL
+    session.handle_timeout(START + INTERVAL)
+    assert ping_sent(session)
+    assert session.receive_packet(PONG, START + INTERVAL + 1, via=POLLING) == []
+    assert session.receive_packet(PONG, START + INTERVAL + 2, via=POLLING) == [UNSOLICITED_PONG]
+    assert state_of(session) is S.CLOSED
+
+
+def test_as_many_pongs_as_pings_keep_the_session_open() -> None:
+    """The rule in one line: the PONGs received never outnumber the PINGs sent."""
+    session = new_session(WEBSOCKET)
+    pings = 0
+    for pongs in range(1, 51):
+        now = session.next_deadline()
+        session.handle_timeout(now)
+        pings += len(session.packets_to_send())
+        assert session.receive_packet(PONG, now + pongs % 3, via=WEBSOCKET) == []
+        assert pongs == pings
+    assert state_of(session) is S.OPEN
+    assert session.receive_packet(PONG, session.next_deadline() - 1, via=WEBSOCKET) == [UNSOLICITED_PONG]
+
+
+def test_pong_with_data_answering_a_ping_is_accepted() -> None:
+    """The client echoes the PING's data; the server's PINGs carry none, but any data answers."""
+    session = new_session()
+    session.handle_timeout(START + INTERVAL)
+    assert ping_sent(session)
+    assert session.receive_packet(Packet(PacketType.PONG, "x"), START + INTERVAL + 1, via=POLLING) == []
+    assert session.next_deadline() == START + INTERVAL + 1 + INTERVAL
+
+
+def test_unsolicited_pong_after_a_ping_timeout_is_ignored() -> None:
+    session = new_session()
+    session.handle_timeout(START + INTERVAL)
+    session.handle_timeout(START + INTERVAL + TIMEOUT)
+    assert session.close_reason is CloseReason.PING_TIMEOUT
+    assert session.receive_packet(PONG, START + INTERVAL + TIMEOUT + 1, via=POLLING) == []
+    assert session.close_reason is CloseReason.PING_TIMEOUT
 
 
 def test_messages_do_not_reset_the_heartbeat() -> None:

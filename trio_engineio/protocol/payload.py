@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs
 
 from trio_engineio.exceptions import LocalProtocolError, RemoteProtocolError, UnknownPacketError
+from trio_engineio.protocol.handshake import ErrorCode
 from trio_engineio.protocol.packet import Packet, PacketType, decode_text_packet, encode_text_packet
 
 __all__ = [
@@ -86,36 +87,59 @@ def _decode_payload_packet(text: str) -> Packet:
     return decode_text_packet(text)
 
 
-def decode_payload(body: str) -> list[Packet]:
+def decode_payload(body: str, *, max_packets: int | None = None) -> list[Packet]:
     """Split a polling body into packets.
 
     Args:
         body: the body, as text.
+        max_packets: the most packets the body may hold, or ``None`` for no
+            limit. A body over it is refused before any packet is decoded,
+            after a scan of only its first ``max_packets`` separators, so a
+            flood of tiny packets costs almost nothing to refuse.
 
     Returns:
         The packets, in order.
 
     Raises:
         UnknownPacketError: the body is empty or one of its packets is invalid.
+        RemoteProtocolError: the body holds more than ``max_packets`` packets
+            (``http_status`` 400, ``error_code`` ``BAD_REQUEST``).
 
     Example:
         >>> decode_payload("2\\x1e4hi")
         [Packet(type=<PacketType.PING: 2>, data=''), Packet(type=<PacketType.MESSAGE: 4>, data='hi')]
+        >>> decode_payload("3\\x1e3\\x1e3", max_packets=2)
+        Traceback (most recent call last):
+        ...
+        trio_engineio.exceptions.RemoteProtocolError: the payload holds more than 2 packets
     """
-    return [_decode_payload_packet(part) for part in body.split(RECORD_SEPARATOR)]
+    if max_packets is None:
+        parts = body.split(RECORD_SEPARATOR)
+    else:
+        # At most max_packets + 1 parts: the scan stops at separator number max_packets.
+        parts = body.split(RECORD_SEPARATOR, max_packets)
+        if len(parts) > max_packets:
+            raise RemoteProtocolError(
+                f"the payload holds more than {max_packets} packets",
+                http_status=400,
+                error_code=ErrorCode.BAD_REQUEST,
+            )
+    return [_decode_payload_packet(part) for part in parts]
 
 
-def decode_payload_bytes(body: bytes) -> list[Packet]:
+def decode_payload_bytes(body: bytes, *, max_packets: int | None = None) -> list[Packet]:
     """Decode a UTF-8 polling body, as read from an HTTP request.
 
     Args:
         body: the raw body.
+        max_packets: the most packets the body may hold (see :func:`decode_payload`).
 
     Returns:
         The packets, in order.
 
     Raises:
         UnknownPacketError: the body is not UTF-8 or holds an invalid packet.
+        RemoteProtocolError: the body holds more than ``max_packets`` packets.
 
     Example:
         >>> decode_payload_bytes("4caf\\u00e9".encode())
@@ -125,7 +149,7 @@ def decode_payload_bytes(body: bytes) -> list[Packet]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnknownPacketError("request body is not valid UTF-8") from exc
-    return decode_payload(text)
+    return decode_payload(text, max_packets=max_packets)
 
 
 def split_batch(encoded_sizes: Sequence[int], *, max_bytes: int, max_packets: int) -> int:

@@ -303,7 +303,8 @@ class ServerSession:
         Returns:
             The events for the application and the transport layer. A packet the
             client may not send here (a PING, an UPGRADE on an established
-            transport) closes the session with ``TRANSPORT_ERROR``.
+            transport, a PONG when no PING awaits one) closes the session with
+            ``TRANSPORT_ERROR``.
 
         Example:
             >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
@@ -333,9 +334,12 @@ class ServerSession:
         if packet_type is PacketType.MESSAGE:
             return [MessageReceived(packet.data)]
         if packet_type is PacketType.PONG:
-            if self._pong_deadline is not None:
-                self._pong_deadline = None
-                self._next_ping_at = now + self._ping_interval
+            if self._pong_deadline is None:
+                # One PONG answers one PING: a client sends no more PONGs than it got PINGs
+                # (the official client only answers pings). More is a flood, not a heartbeat.
+                return self.close(CloseReason.TRANSPORT_ERROR, "the client sent PONG with no PING outstanding")
+            self._pong_deadline = None
+            self._next_ping_at = now + self._ping_interval
             return []
         if packet_type is PacketType.NOOP:
             return []
