@@ -1,13 +1,14 @@
 // Websocket echo load: CLIENTS connections, each keeping INFLIGHT messages in flight,
 // for SECONDS seconds. Prints {"messages": N} (echoes received after the warm-up).
-// Usage: node load.mjs URL MODE CLIENTS INFLIGHT SECONDS WARMUP [SIZE]
+// Usage: node load.mjs URL MODE CLIENTS INFLIGHT SECONDS WARMUP [SIZE] [DEFLATE]
+//   URL https://... connects with TLS (any certificate); DEFLATE "1" offers permessage-deflate
 //   MODE "engineio": Engine.IO v4 over websocket-only (answers pings, sends "4" + payload)
 //   MODE "raw": plain text echo
 import { createRequire } from "node:module";
 const require = createRequire(new URL("../tests/js/package.json", import.meta.url));
 const WebSocket = require("ws");
 
-const [url, mode, clients, inflight, seconds, warmup, size] = process.argv.slice(2);
+const [url, mode, clients, inflight, seconds, warmup, size, deflate] = process.argv.slice(2);
 const payload = "x".repeat(Number(size || 20));
 let counting = false;
 let received = 0;
@@ -25,8 +26,9 @@ function start(ws) {
 }
 
 for (let i = 0; i < Number(clients); i++) {
-  const target = mode === "engineio" ? url + "/engine.io/?EIO=4&transport=websocket" : url + "/";
-  const ws = new WebSocket(target, { perMessageDeflate: false });
+  const base = url.replace(/^http/, "ws");
+  const target = mode === "engineio" ? base + "/engine.io/?EIO=4&transport=websocket" : base + "/";
+  const ws = new WebSocket(target, { perMessageDeflate: deflate === "1", rejectUnauthorized: false });
   sockets.push(ws);
   ws.once("message", (data) => {
     if (mode === "engineio") start(ws); // the first message is the OPEN packet

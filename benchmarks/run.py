@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,9 +70,23 @@ def pinned(command: list[str], cpu: int) -> list[str]:
     return command
 
 
-def measure(kind: str, clients: int, inflight: int, size: int, args: argparse.Namespace) -> dict[str, float]:
+def measure(
+    kind: str,
+    clients: int,
+    inflight: int,
+    size: int,
+    args: argparse.Namespace,
+    *,
+    env: dict[str, str] | None = None,
+    deflate: bool = False,
+) -> dict[str, float]:
     port = free_port()
-    server = subprocess.Popen(pinned([sys.executable, str(HERE / "serve.py"), kind, str(port)], 0), cwd=ROOT)
+    server = subprocess.Popen(
+        pinned([sys.executable, str(HERE / "serve.py"), kind, str(port)], 0),
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    scheme = "https" if env and "BENCH_CERTFILE" in env else "http"
     try:
         wait_listening(port, time.monotonic() + 20)
         load = subprocess.Popen(
@@ -79,13 +94,14 @@ def measure(kind: str, clients: int, inflight: int, size: int, args: argparse.Na
                 [
                     "node",
                     str(HERE / "load.mjs"),
-                    f"http://127.0.0.1:{port}",
+                    f"{scheme}://127.0.0.1:{port}",
                     MODES.get(kind, "engineio"),
                     str(clients),
                     str(inflight),
                     str(args.seconds),
                     str(args.warmup),
                     str(size),
+                    "1" if deflate else "0",
                 ],
                 1,
             ),
@@ -119,7 +135,11 @@ def main() -> None:
     parser.add_argument("--matrix", action="store_true", help="every config: c=1/10/100 x 1/16 in flight x 20 B/1 KB")
     parser.add_argument("--kinds", nargs="+", default=ALL_KINDS, choices=ALL_KINDS + EXTRA_KINDS)
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--knobs", action="store_true", help="deployer knobs, on trio-engineio at the chosen config")
     args = parser.parse_args()
+    if args.knobs:
+        run_knobs(args)
+        return
     configs = MATRIX if args.matrix else [(args.clients, args.inflight, args.size)]
     rows = []
     for clients, inflight, size in configs:
@@ -128,6 +148,37 @@ def main() -> None:
         rows.append({"clients": clients, "inflight": inflight, "size": size, "results": results})
         print_config(clients, inflight, size, results, args.seconds)
     print_summary(rows, args.kinds)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def run_knobs(args: argparse.Namespace) -> None:
+    """Server CPU per message under each deployer knob, against the defaults, in one run."""
+    with tempfile.TemporaryDirectory() as directory:
+        certfile, keyfile = Path(directory, "cert.pem"), Path(directory, "key.pem")
+        openssl = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        subprocess.run(
+            [*openssl, "-keyout", str(keyfile), "-out", str(certfile), "-days", "1", "-subj", "/CN=127.0.0.1"],
+            check=True,
+            capture_output=True,
+        )
+        variants: list[tuple[str, dict[str, str], bool]] = [
+            ("defaults", {}, False),
+            ("max_app_queue_size = 1", {"BENCH_MAX_APP_QUEUE_SIZE": "1"}, False),
+            ("max_app_queue_size = 100", {"BENCH_MAX_APP_QUEUE_SIZE": "100"}, False),
+            ("TLS in hypercorn", {"BENCH_CERTFILE": str(certfile), "BENCH_KEYFILE": str(keyfile)}, False),
+            ("permessage-deflate", {}, True),
+        ]
+        rows = {
+            name: measure("trio-engineio", args.clients, args.inflight, args.size, args, env=env, deflate=deflate)
+            for name, env, deflate in variants
+        }
+    base = rows["defaults"]["cpu_us_per_message"]
+    print(f"\ndeployer knobs, trio-engineio, c={args.clients} x {args.inflight} in flight, {args.size} B")
+    print(f"{'variant':26} {'msg/s':>8} {'CPU us/msg':>11} {'CPU vs defaults':>16}")
+    for name, row in rows.items():
+        cpu = row["cpu_us_per_message"]
+        print(f"{name:26} {row['rate']:8.0f} {cpu:11.1f} {cpu / base:15.2f}x", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -68,6 +68,10 @@ def python_engineio_app() -> Any:
 
 
 def serve_hypercorn_trio(app: Any, port: int) -> None:
+    """hypercorn's trio worker; ``BENCH_MAX_APP_QUEUE_SIZE`` and ``BENCH_CERTFILE``/``BENCH_KEYFILE``
+    (TLS) set the deployer knobs that ``run.py --knobs`` compares."""
+    import os
+
     import trio
     from hypercorn.config import Config
     from hypercorn.trio import serve
@@ -76,6 +80,11 @@ def serve_hypercorn_trio(app: Any, port: int) -> None:
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.errorlog = None
+    if "BENCH_MAX_APP_QUEUE_SIZE" in os.environ:
+        config.max_app_queue_size = int(os.environ["BENCH_MAX_APP_QUEUE_SIZE"])
+    if "BENCH_CERTFILE" in os.environ:
+        config.certfile = os.environ["BENCH_CERTFILE"]
+        config.keyfile = os.environ["BENCH_KEYFILE"]
     trio.run(serve, app, config)
 
 
