@@ -261,3 +261,12 @@ def _sole_exception(exc: BaseException) -> BaseException:
         return exc
     errors = [_sole_exception(each) for each in inner if not isinstance(each, trio.Cancelled)]
     return errors[0] if len(errors) == 1 else exc
+
+
+@pytest.fixture(params=["fast-path", "stock-path"])
+def hypercorn_fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test twice: with trio_engineio's hypercorn websocket fast path, and without it
+    (``TRIO_ENGINEIO_HYPERCORN_FAST_PATH=0``: hypercorn's own send and receive path)."""
+    if request.param == "stock-path":
+        monkeypatch.setenv("TRIO_ENGINEIO_HYPERCORN_FAST_PATH", "0")
+    return str(request.param)

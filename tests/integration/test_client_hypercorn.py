@@ -22,6 +22,8 @@ from trio_engineio import ASGIApp, AsyncClient, AsyncServer, CloseReason
 from trio_engineio.exceptions import ConnectionError
 from trio_engineio.testing import SilentServer, serve_hypercorn
 
+pytestmark = pytest.mark.usefixtures("hypercorn_fast_path")  # every test with and without the fast path
+
 TRANSPORTS: dict[str, list[str] | None] = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": None}
 
 

@@ -23,6 +23,8 @@ import pytest
 import trio
 import trio_websocket
 
+pytestmark = pytest.mark.usefixtures("hypercorn_fast_path")  # every test with and without the fast path
+
 if TYPE_CHECKING:
     from conftest import EchoServer, OpenRawWebSocket, ServeEcho
 

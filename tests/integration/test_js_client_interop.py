@@ -25,7 +25,7 @@ from nodejs import CLIENT_SCRIPT, JS_DIR, JsEvent, events_named, result_event, r
 if TYPE_CHECKING:
     from conftest import EchoServer, ServeEcho
 
-pytestmark = pytest.mark.usefixtures("node_modules")
+pytestmark = pytest.mark.usefixtures("node_modules", "hypercorn_fast_path")
 
 POLLING_ONLY: dict[str, Any] = {"transports": ["polling"]}
 WEBSOCKET_ONLY: dict[str, Any] = {"transports": ["websocket"]}
