@@ -64,6 +64,7 @@ __all__ = [
     "limit_message_size",
     "uninstall_worker_fixes",
     "worker_fixes",
+    "worker_terminated",
 ]
 
 VERIFIED_VERSIONS = ("0.17.", "0.18.")
@@ -441,3 +442,24 @@ def limit_message_size(send: Send, limit: int) -> Callable[[], bool] | None:
         return bool(buffer.length > buffer.max_length)
 
     return oversized
+
+
+def worker_terminated(send: Send) -> Callable[[], Awaitable[None]] | None:
+    """``wait()`` for hypercorn's trio worker to start shutting down, or ``None``.
+
+    On SIGTERM (or its shutdown trigger) hypercorn's trio worker sets its
+    ``WorkerContext.terminated``, stops accepting connections, and gives the open
+    ones ``graceful_timeout`` seconds before it cuts them; ASGI lifespan shutdown
+    comes only after that. Waiting on it lets the Engine.IO server close its sessions
+    while the connections can still carry the CLOSE packets.
+
+    Args:
+        send: the ASGI ``send`` of a request (lifespan's has no worker context).
+    """
+    context = getattr(getattr(send, "__self__", None), "context", None)
+    terminated = getattr(context, "terminated", None)
+    wait = getattr(terminated, "wait", None)
+    if type(context).__module__ != "hypercorn.trio.worker_context" or wait is None:
+        return None
+    wait_terminated: Callable[[], Awaitable[None]] = wait
+    return wait_terminated

@@ -31,7 +31,7 @@ import trio
 
 from trio_engineio._http import Receive
 from trio_engineio._json import decode_message
-from trio_engineio.exceptions import CloseReason, SocketIsClosedError
+from trio_engineio.exceptions import CloseReason, QueueFull, SocketIsClosedError
 from trio_engineio.protocol import (
     Event,
     MessageReceived,
@@ -106,6 +106,9 @@ class Session:
         # Packets past the channel's bound: control packets, and sends during an upgrade.
         self._overflow: collections.deque[Packet] = collections.deque()
         self._overflow_drained = trio.lowlevel.ParkingLot()
+        # Sends waiting for the overflow to drain (parked, or woken and not yet run):
+        # send_packet_nowait must not overtake them.
+        self._overflow_waiters = 0
         self._ws_write: WebSocketWriter | None = None
         self._ws_reader_scope: trio.CancelScope | None = None
         self._ws_abort: Callable[[], None] | None = None
@@ -370,8 +373,12 @@ class Session:
         try:
             if self._overflow and not self._upgrading:
                 # Wait for the overflow to drain first, so this packet stays behind it.
-                while self._overflow:
-                    await self._overflow_drained.park()
+                self._overflow_waiters += 1
+                try:
+                    while self._overflow:
+                        await self._overflow_drained.park()
+                finally:
+                    self._overflow_waiters -= 1
             if self._overflow or (self._upgrading and self._channel_full()):
                 # During an upgrade GETs answer NOOP and nothing drains the buffer until the
                 # client's UPGRADE, which waits for its POST, which may be waiting on this
@@ -389,6 +396,37 @@ class Session:
         except BaseException:
             self._queued -= 1
             raise
+
+    def send_packet_nowait(self, packet: Packet) -> None:
+        """Queue a packet for the client without waiting, or refuse it.
+
+        It waits for nothing, so it never writes from the calling task (no fast path): the
+        packet goes through the channel, which wakes the websocket writer or a waiting GET.
+        It is refused exactly when :meth:`send_packet` would wait: the buffer is full, or
+        sends are waiting for the overflow to drain (this packet must not overtake them).
+        During an upgrade the rules of :meth:`send_packet` apply: past the bound it overflows.
+
+        Raises:
+            QueueFull: the outbound buffer is full; nothing was queued.
+            SocketIsClosedError: the session is closed.
+        """
+        if self.machine.is_closed:
+            raise SocketIsClosedError(f"session {self.sid} is closed")
+        if self._upgrading:
+            if self._overflow or self._channel_full():
+                self._queued += 1
+                self._overflow.append(packet)
+                return
+        elif self._overflow or self._overflow_waiters:
+            raise QueueFull(f"the outbound buffer of session {self.sid} is full")
+        try:
+            self._outbound_send.send_nowait(packet)
+        except trio.WouldBlock:
+            # Full, or sends are parked for room: the channel keeps their order.
+            raise QueueFull(f"the outbound buffer of session {self.sid} is full") from None
+        except trio.BrokenResourceError as exc:
+            raise SocketIsClosedError(f"session {self.sid} is closed") from exc
+        self._queued += 1
 
     @property
     def _upgrading(self) -> bool:

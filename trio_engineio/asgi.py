@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -140,6 +140,8 @@ class ASGIApp:
         self.engineio_server = engineio_server
         self.hypercorn_worker_fixes = hypercorn_worker_fixes
         self._worker_checked = False
+        self._lifespan_nursery: trio.Nursery | None = None
+        self._termination_watched: object = None  # the lifespan nursery watched in (one per run)
         engineio_server._hypercorn_fast_path = hypercorn_fast_path
         self.other_asgi_app = other_asgi_app
         if engineio_path is not None:
@@ -172,6 +174,8 @@ class ASGIApp:
         if kind == "lifespan":
             await self.lifespan(scope, receive, send)
             return
+        if self._termination_watched is not self._lifespan_nursery:
+            self._watch_termination(send)
         path = _app_path(scope)
         if self.engineio_path is None or (path if path.endswith("/") else path + "/").startswith(self.engineio_path):
             await self.engineio_server.handle_request(scope, receive, send)
@@ -193,6 +197,27 @@ class ASGIApp:
         self._worker_checked = True
         if _hypercorn.is_trio_worker_send(send):
             _hypercorn.install_worker_fixes(self.hypercorn_worker_fixes, send=send)
+
+    def _watch_termination(self, send: Send) -> None:
+        # Lifespan's send knows nothing of hypercorn's worker context; the first request's does.
+        # The watcher belongs to the application's lifetime: the lifespan task's nursery.
+        nursery = self._lifespan_nursery
+        self._termination_watched = nursery
+        wait_terminated = _hypercorn.worker_terminated(send)
+        if nursery is not None and wait_terminated is not None:
+            nursery.start_soon(self._shutdown_on_termination, wait_terminated)
+
+    async def _shutdown_on_termination(self, wait_terminated: Callable[[], Awaitable[None]]) -> None:
+        """Close every session as soon as hypercorn starts shutting down.
+
+        hypercorn keeps open connections for ``graceful_timeout`` seconds and runs
+        lifespan shutdown only after it has cut them: by then no client could be
+        told. Closing now, every client still connected gets its CLOSE packet and
+        every ``disconnect`` handler runs with ``"server disconnect"``.
+        """
+        await wait_terminated()
+        self.engineio_server.logger.info("hypercorn is shutting down: closing every Engine.IO session")
+        await self.engineio_server.shutdown()
 
     async def serve_static_file(self, static_file: dict[str, str], receive: Receive, send: Send) -> None:
         """Send a static file as the response (404 if it cannot be read).
@@ -257,32 +282,36 @@ class ASGIApp:
                 assert app.engineio_server.running
         """
         async with self.engineio_server, trio.open_nursery() as nursery:
-            other = None
-            if self.other_asgi_app is not None:
-                other = _OtherAppLifespan(self.other_asgi_app, scope)
-                nursery.start_soon(other.run)
-            while True:
-                message = await receive()
-                kind = message["type"]
-                if kind not in ("lifespan.startup", "lifespan.shutdown"):
-                    continue
-                hook = self.on_startup if kind == "lifespan.startup" else self.on_shutdown
-                failure: str | None = None
-                try:
-                    await _call(hook)
-                except Exception as exc:
-                    failure = repr(exc)
-                if failure is None and other is not None:
-                    failure = await other.forward(message)
-                if kind == "lifespan.shutdown":
-                    await self.engineio_server.shutdown()
-                if failure is not None:
-                    await send({"type": kind + ".failed", "message": failure})
-                else:
-                    await send({"type": kind + ".complete"})
-                if failure is not None or kind == "lifespan.shutdown":
-                    nursery.cancel_scope.cancel()
-                    return
+            self._lifespan_nursery = nursery
+            try:
+                other = None
+                if self.other_asgi_app is not None:
+                    other = _OtherAppLifespan(self.other_asgi_app, scope)
+                    nursery.start_soon(other.run)
+                while True:
+                    message = await receive()
+                    kind = message["type"]
+                    if kind not in ("lifespan.startup", "lifespan.shutdown"):
+                        continue
+                    hook = self.on_startup if kind == "lifespan.startup" else self.on_shutdown
+                    failure: str | None = None
+                    try:
+                        await _call(hook)
+                    except Exception as exc:
+                        failure = repr(exc)
+                    if failure is None and other is not None:
+                        failure = await other.forward(message)
+                    if kind == "lifespan.shutdown":
+                        await self.engineio_server.shutdown()
+                    if failure is not None:
+                        await send({"type": kind + ".failed", "message": failure})
+                    else:
+                        await send({"type": kind + ".complete"})
+                    if failure is not None or kind == "lifespan.shutdown":
+                        nursery.cancel_scope.cancel()
+                        return
+            finally:
+                self._lifespan_nursery = None
 
 
 class _OtherAppLifespan:

@@ -199,9 +199,18 @@ class QueueEmpty(EngineIOError):
 
 
 class QueueFull(EngineIOError):
-    """Raised by ``put_nowait`` on a full queue from ``create_queue`` (``asyncio.QueueFull``'s counterpart).
+    """A ``*_nowait`` call found no room: nothing was queued.
+
+    :meth:`AsyncServer.send_nowait <trio_engineio.AsyncServer.send_nowait>` raises it
+    when the session's outbound buffer is full (a client that does not keep up), and
+    ``put_nowait`` on a full queue from ``create_queue`` (``asyncio.QueueFull``'s counterpart).
 
     Example::
+
+        try:
+            eio.send_nowait(sid, "tick")
+        except trio_engineio.QueueFull:
+            await eio.disconnect(sid)  # this client cannot keep up
 
         queue = eio.create_queue(maxsize=1)
         queue.put_nowait("a")

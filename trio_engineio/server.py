@@ -219,6 +219,7 @@ class AsyncServer(AsyncHelpers):
         self._sequence_number = 0
         # ASGIApp(hypercorn_fast_path=...) sets it; see trio_engineio._hypercorn.
         self._hypercorn_fast_path = True
+        self._shutting_down = False
 
     # -- the server's nursery --------------------------------------------------
 
@@ -244,6 +245,7 @@ class AsyncServer(AsyncHelpers):
         if self._nursery is not None:
             raise RuntimeError("this AsyncServer is already running")
         manager = trio.open_nursery()
+        self._shutting_down = False
         self._nursery = await manager.__aenter__()
         self._nursery_manager = manager
         return self
@@ -398,17 +400,67 @@ class AsyncServer(AsyncHelpers):
             await eio.send(sid, b"\\x00\\x01")  # binary
             await eio.send(sid, {"type": "welcome", "sid": sid})  # JSON text
         """
+        try:
+            packet = self._message_packet(data)
+        except Exception:
+            await trio.lowlevel.checkpoint()  # refused, yet a checkpoint (see send_packet)
+            raise
+        await self.send_packet(sid, packet)
+
+    def _message_packet(self, data: str | bytes | dict[str, Any] | list[Any]) -> Packet:
+        """The MESSAGE packet carrying ``data`` (see :meth:`send`); raises TypeError for non-JSON data."""
         if isinstance(data, str | bytes):
             payload: str | bytes = data
         elif isinstance(data, bytearray | memoryview):
             payload = bytes(data)
         else:
-            try:
-                payload = encode_json(self._json, data)
-            except Exception:
-                await trio.lowlevel.checkpoint()  # refused, yet a checkpoint (see send_packet)
-                raise
-        await self.send_packet(sid, Packet(PacketType.MESSAGE, payload))
+            payload = encode_json(self._json, data)
+        return Packet(PacketType.MESSAGE, payload)
+
+    def send_nowait(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Queue a message for a client without waiting, or raise :class:`~trio_engineio.QueueFull`.
+
+        The non-waiting :meth:`send`, for a loop over many clients that one slow client must
+        not hold up: where ``send`` would wait for room in the session's outbound buffer
+        (``outbound_buffer_size`` packets), this raises ``QueueFull`` and queues nothing, and
+        the application decides (skip this message, disconnect the client). Every message it
+        accepted is delivered, in order with the session's other messages: it never goes
+        ahead of a ``send`` that is waiting for room. It always queues, and the session's
+        writer (websocket) or the client's next GET (polling) sends the message. While an
+        upgrade is under way it behaves as ``send`` does: it goes past the bound rather than
+        fail (see :doc:`server`). An unknown or closed sid is logged and ignored, as by
+        ``send``. It is not a checkpoint: a loop calling only this never lets other tasks run.
+
+        Args:
+            sid: the recipient's session id.
+            data: ``str`` (a text message), ``bytes`` (binary), or a ``dict`` /
+                ``list`` (sent as JSON text).
+
+        Raises:
+            QueueFull: the session's outbound buffer is full; the message was not queued.
+            LocalProtocolError: a ``str`` (or JSON text) with a lone surrogate, which
+                has no UTF-8 encoding.
+            TypeError: a ``dict``/``list`` the JSON module cannot serialise.
+
+        Example::
+
+            for sid in list(eio.sockets):
+                try:
+                    eio.send_nowait(sid, message)
+                except trio_engineio.QueueFull:
+                    await eio.disconnect(sid)  # or skip this client this time
+            await trio.lowlevel.checkpoint()
+        """
+        packet = self._message_packet(data)
+        check_sendable(packet)
+        session = self._sessions.get(sid)
+        if session is None:
+            self.logger.warning("Cannot send to sid %s", sid)
+            return
+        try:
+            session.send_packet_nowait(packet)
+        except SocketIsClosedError:
+            self.logger.warning("Cannot send to sid %s: the session is closed", sid)
 
     async def send_packet(self, sid: str, pkt: Packet) -> None:
         """Send a raw :class:`~trio_engineio.protocol.Packet` to a client.
@@ -575,6 +627,13 @@ class AsyncServer(AsyncHelpers):
         # Nobody to close, or closed already: still a checkpoint (Trio's rule).
         await trio.lowlevel.checkpoint()
 
+    def _closing_connections(self) -> bool:
+        # While shutting down, a client must not send its next poll on a connection the ASGI
+        # server is about to close: hypercorn's trio worker, shutting down, closes keep-alive
+        # connections after their response, and a request that arrived first leaves the
+        # connection waiting (h11 PAUSED) until its graceful_timeout.
+        return self._shutting_down
+
     async def shutdown(self) -> None:
         """Close every session gracefully and stop background tasks.
 
@@ -594,10 +653,17 @@ class AsyncServer(AsyncHelpers):
             await hypercorn.trio.serve(app, config, shutdown_trigger=shutdown_trigger)
         """
         self.logger.info("trio_engineio server is shutting down")
-        await self.disconnect()
-        with trio.move_on_after(self.close_timeout):
-            while self._sessions:
-                await next(iter(self._sessions.values())).finished.wait()
+        if not self._shutting_down:
+            self._shutting_down = True
+            await self.disconnect()
+            with trio.move_on_after(self.close_timeout):
+                while self._sessions:
+                    await next(iter(self._sessions.values())).finished.wait()
+        else:
+            # A second call (lifespan shutdown after hypercorn's graceful wait, while the first
+            # still waits): every session was told already, and the ASGI server has cut its
+            # connections, so no CLOSE can still be delivered: waiting again would only delay exit.
+            await trio.lowlevel.checkpoint()
         for session in list(self._sessions.values()):
             session.cancel()
         for task in list(self._background_tasks):
@@ -759,7 +825,7 @@ class AsyncServer(AsyncHelpers):
             if scope["type"] == "websocket":
                 await self._handle_websocket(scope, receive, send)
             else:
-                await self._handle_http(scope, receive, _checked_send(send))
+                await self._handle_http(scope, receive, _checked_send(send, self._closing_connections))
         except SocketIsClosedError as exc:
             self.logger.info("the client went away before its response: %r", exc.__cause__)
 
@@ -1218,15 +1284,18 @@ async def _set_on_disconnect(receive: Receive, event: trio.Event) -> None:
     event.set()
 
 
-def _checked_send(send: Send) -> Send:
+def _checked_send(send: Send, closing: Callable[[], bool] | None = None) -> Send:
     """``send``, with any error it raises turned into :class:`SocketIsClosedError`.
 
     Once the client has gone, an ASGI server may raise from ``send`` (the spec
     asks for an ``OSError``; hypercorn raises other things too): all mean the
-    same here, and none must escape back into the server.
+    same here, and none must escape back into the server. While ``closing()``,
+    HTTP responses say ``Connection: close``.
     """
 
     async def checked(message: Message) -> None:
+        if closing is not None and message["type"] == "http.response.start" and closing():
+            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
         try:
             await send(message)
         except Exception as exc:
