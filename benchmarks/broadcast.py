@@ -34,7 +34,6 @@ import base64
 import json
 import os
 import queue
-import shutil
 import socket
 import subprocess
 import sys
@@ -42,6 +41,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from _process import free_port, pinned, rss_mb, wait_listening
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -142,35 +143,6 @@ def serve(kind: str, port: int, buffer: int, ping_interval: float, ping_timeout:
 
 
 # -- the driver -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
-def pinned(command: list[str], cpu: int) -> list[str]:
-    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
-        return ["taskset", "-c", str(cpu), *command]
-    return command
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _read_exactly(sock: socket.socket, buffered: bytes, size: int) -> tuple[bytes, bytes]:

@@ -18,20 +18,19 @@ import argparse
 import itertools
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _process import cpu_seconds, free_port, pinned, wait_listening
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ALL_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "trio-engineio-stock"]
 EXTRA_KINDS = ["trio-engineio-inline"]
 MODES = {"raw-hypercorn-trio": "raw"}
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MATRIX = list(itertools.product((1, 10, 100), (1, 16), (20, 1024)))
 SHORT = {
     "python-engineio-uvicorn": "A",
@@ -40,34 +39,6 @@ SHORT = {
     "trio-engineio-stock": "E stock",
     "trio-engineio-inline": "E inline",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def wait_listening(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
-def pinned(command: list[str], cpu: int) -> list[str]:
-    """``command`` on one CPU, when the machine has two and taskset exists."""
-    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
-        return ["taskset", "-c", str(cpu), *command]
-    return command
 
 
 def measure(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
 
 import httpx
 import trio
+from processes import free_port, wait_listening
 
 from trio_engineio import ASGIApp, AsyncServer
 from trio_engineio.__main__ import format_message
@@ -72,23 +72,17 @@ async def test_connect_sends_headers_and_reports_a_refusal() -> None:
         assert accepted.returncode == 0, accepted.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_serve_closes_sessions_gracefully_on_sigterm(open_raw_websocket: OpenRawWebSocket) -> None:
     """On SIGTERM `serve` shuts the Engine.IO server down first: a connected client gets its CLOSE packet.
 
     (hypercorn alone would first wait for open connections, then cut them.)
     """
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "trio_engineio", "serve", "--bind", f"127.0.0.1:{port}"]
     async with trio.open_nursery() as nursery:
         process = await nursery.start(functools.partial(trio.run_process, command, check=False))
         try:
-            await _wait_listening(port)
+            await wait_listening(port)
             async with open_raw_websocket(f"http://127.0.0.1:{port}/engine.io/") as ws:
                 assert str(await ws.get_message()).startswith("0{")
                 process.terminate()
@@ -100,21 +94,9 @@ async def test_serve_closes_sessions_gracefully_on_sigterm(open_raw_websocket: O
     assert process.returncode == 0  # and it exited by itself, gracefully
 
 
-async def _wait_listening(port: int) -> None:
-    with trio.fail_after(20):
-        while True:
-            try:
-                stream = await trio.open_tcp_stream("127.0.0.1", port)
-            except OSError:
-                await trio.sleep(0.05)  # a process starting up: nothing to wait on but its port
-            else:
-                await stream.aclose()
-                return
-
-
 async def test_serve_runs_the_demo_under_hypercorns_trio_worker() -> None:
     """`trio-engineio serve` with no app serves the echo demo: its page and a working Engine.IO endpoint."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "trio_engineio", "serve", "--bind", f"127.0.0.1:{port}"]
     async with trio.open_nursery() as nursery:
         process = await nursery.start(functools.partial(trio.run_process, command, check=False))

@@ -12,7 +12,6 @@ import contextlib
 import functools
 import logging
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 from crossing_close import cross_close, cross_close_raw
+from processes import free_port, wait_listening
 
 import trio_engineio
 from trio_engineio import _hypercorn
@@ -28,12 +28,6 @@ from trio_engineio import _hypercorn
 _REPO = Path(__file__).resolve().parents[2]
 _ROUNDS = 100
 _CONCURRENT = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Worker:
@@ -49,7 +43,7 @@ class _Worker:
 
 @contextlib.asynccontextmanager
 async def _serve_worker(**env: str) -> AsyncIterator[_Worker]:
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -83,15 +77,7 @@ async def _serve_worker(**env: str) -> AsyncIterator[_Worker]:
 
         nursery.start_soon(collect_stderr)
         try:
-            with trio.fail_after(20):
-                while True:
-                    try:
-                        stream = await trio.open_tcp_stream("127.0.0.1", port)
-                    except OSError:
-                        await trio.sleep(0.05)  # a process starting up: nothing to wait on but its port
-                    else:
-                        await stream.aclose()
-                        break
+            await wait_listening(port)
             yield worker
         finally:
             with contextlib.suppress(ProcessLookupError):

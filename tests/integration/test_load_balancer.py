@@ -4,7 +4,8 @@ A session lives in one process, so every request of a polling session must reach
 process that created it (docs/server.rst, "Several workers"). Here two single-process
 ``hypercorn --worker-class trio`` backends serve ``lb_echo_app.py`` behind nginx with
 ``deploy/nginx/engineio-sticky.conf`` (the file the docs include; only its ports are
-replaced). Each run is 200 :class:`~trio_engineio.AsyncClient` clients, 20 at a time,
+replaced); the processes start once for the module. Each sticky run is 200
+:class:`~trio_engineio.AsyncClient` clients, 20 at a time,
 allowed to upgrade (polling, then websocket): each sends 5 messages and checks their echoes,
 2 over polling and 3 once upgraded. nginx's access log records, for each request, the
 session (``?sid=``, or for a handshake the ``io`` cookie it set) and the backend that
@@ -19,7 +20,7 @@ Two ways to stick, both in the one config file:
 * By a route cookie that nginx itself sets (``engineio_route=app1``) on each response,
   for clients that keep cookies (browsers on the same site, and AsyncClient: its httpx
   client keeps them, and sends them with the websocket upgrade too). The test's clients
-  change source address on every request (127.0.N.1, two addresses that ip_hash sends to
+  change source address on every polling request (127.0.N.1, two addresses that ip_hash sends to
   different backends), so the cookie alone keeps them sticky, and the handshakes spread
   over both backends.
 
@@ -29,14 +30,15 @@ go wherever the hash of its sid points, which is the creating backend only by ch
 ``hash $arg_sid`` fails the same way. One negative control shows it.
 
 The negative controls, which show what the docs warn about (each asserts that
-"Session ID unknown" answers do happen):
+"Session ID unknown" answers do happen, and that clients lose messages):
 
 * ``hypercorn --worker-class trio -w 2``, no balancer: two processes accept on one shared
   socket, and the kernel gives each new connection (a client's second polling
   connection, its websocket) to either;
-* nginx hashing the ``io`` cookie;
+* nginx hashing the ``io`` cookie (50 clients);
 * the deployed config with clients that change address and keep no cookies: ip_hash
-  alone then splits them, which proves that the cookie run passes thanks to the cookie.
+  alone then splits them, which proves that the cookie run passes thanks to the cookie
+  (50 clients).
 
 nginx comes from the system; when it is missing, the ``nginx`` fixture installs it
 once with apt-get (as root, or with passwordless sudo) and skips only if that fails.
@@ -47,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import gc
 import itertools
 import json
 import os
@@ -54,22 +57,26 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
+from processes import free_port
 
 from trio_engineio import AsyncClient, EngineIOError
+from trio_engineio._transports import TrioWebSocketConnector
 
 _REPO = Path(__file__).resolve().parents[2]
 _DEPLOY_CONFIG = _REPO / "deploy" / "nginx" / "engineio-sticky.conf"
 _APP = "tests.integration.lb_echo_app:app"
-_READY = b"lb_echo_app ready"
+_READY = "lb_echo_app ready"
 _CLIENTS = 200
 _CONCURRENT = 20
 _MESSAGES = 5
@@ -196,150 +203,126 @@ def _moving_addresses() -> tuple[str, str]:
 
 @dataclasses.dataclass
 class AccessLog:
-    """nginx's access log, read after nginx has exited."""
+    """What nginx's access log says about some sessions."""
 
     statuses: dict[str, int]
     backends_by_session: dict[str, set[str]]
-    upgrades: int
 
     @classmethod
-    def read(cls, path: Path) -> AccessLog:
+    def read(cls, path: Path, sids: Collection[str]) -> AccessLog:
+        """The lines of the sessions ``sids`` (an nginx serves several tests' clients)."""
         statuses: dict[str, int] = {}
         backends: dict[str, set[str]] = {}
-        upgrades = 0
         for line in path.read_text().splitlines():
             status, _method, sid, io, upstream = line.split(" ", 4)
-            statuses[status] = statuses.get(status, 0) + 1
-            upgrades += status == "101"
             session = sid.removeprefix("sid=")
             if session == "-":  # a handshake: the io cookie it set names its session
                 session = io.removeprefix("io=")
-            if session != "-":
+            if session in sids:
+                statuses[status] = statuses.get(status, 0) + 1
                 backends.setdefault(session, set()).add(upstream.removeprefix("up="))
-        return cls(statuses, backends, upgrades)
+        return cls(statuses, backends)
+
+    def sessions_per_backend(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for backends in self.backends_by_session.values():
+            for backend in backends:
+                counts[backend] = counts.get(backend, 0) + 1
+        return counts
 
 
-async def _wait_logged_upgrades(access_log: Path, count: int) -> None:
-    """Wait (5 s at most) until nginx has logged ``count`` websockets: it logs each once both ends have closed."""
+async def _read_access_log(path: Path, sids: Collection[str]) -> AccessLog:
+    """The log of ``sids``, once it has their websockets (5 s at most): nginx logs each when both ends have closed."""
     with trio.move_on_after(5):
-        while True:
-            text = await trio.Path(access_log).read_text()
-            if sum(line.startswith("101 ") for line in text.splitlines()) >= count:
-                return
+        while AccessLog.read(path, sids).statuses.get("101", 0) < len(sids):  # noqa: ASYNC110
             await trio.sleep(0.02)  # nothing to wait on but nginx's file
+    return AccessLog.read(path, sids)
 
 
 # -- processes ----------------------------------------------------------------------
 
 
-class _Running:
-    """A process the test started, and what it printed (stdout and stderr together)."""
+class _Process:
+    """A server process of the tests, in a process group of its own, its output in a file."""
 
-    def __init__(self, name: str, process: trio.Process) -> None:
+    def __init__(self, name: str, command: Sequence[str], output: Path, stop: signal.Signals) -> None:
         self.name = name
-        self.process = process
-        self.output = b""
-        self.ended = False
-        self._changed = trio.Event()
-
-    async def collect(self) -> None:
-        assert self.process.stdout is not None
-        async for chunk in self.process.stdout:
-            self.output += chunk
-            self._changed.set()
-            self._changed = trio.Event()
-        self.ended = True
-        self._changed.set()
-
-    async def wait_printed(self, text: bytes, count: int) -> None:
-        with trio.fail_after(30):
-            while self.output.count(text) < count:
-                if self.ended:
-                    await self.process.wait()
-                    raise AssertionError(f"{self.name} exited ({self.process.returncode}):\n{self.output.decode()}")
-                await self._changed.wait()
-
-    async def wait_listening(self, port: int, describe: Callable[[], str]) -> None:
-        with trio.fail_after(30):
-            while True:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"{self.name} exited ({self.process.returncode}):\n{describe()}")
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", port)
-                except OSError:
-                    await trio.sleep(0.05)  # a process starting up: nothing to wait on but its port
-                else:
-                    await stream.aclose()
-                    return
-
-
-@contextlib.asynccontextmanager
-async def _run(name: str, command: Sequence[str], stop: signal.Signals) -> AsyncIterator[_Running]:
-    """Run ``command`` in its own process group; at the end send ``stop``, then kill the group after 15 s."""
-    async with trio.open_nursery() as nursery:
-        process: trio.Process = await nursery.start(
-            functools.partial(
-                trio.run_process,
+        self.output = output
+        self._stop = stop
+        with output.open("wb") as sink:
+            self._popen = subprocess.Popen(
                 list(command),
                 cwd=_REPO,
-                check=False,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=sink,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # hypercorn's workers are its children: end them with it
+                start_new_session=True,  # hypercorn's workers are its children: stop them with it
             )
-        )
-        running = _Running(name, process)
-        nursery.start_soon(running.collect)
-        try:
-            yield running
-        finally:
-            with trio.CancelScope(shield=True):
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(stop)
-                with trio.move_on_after(15) as timer:
-                    await process.wait()
-                if timer.cancelled_caught:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    await process.wait()
-                with contextlib.suppress(ProcessLookupError):  # a worker left behind
-                    os.killpg(process.pid, signal.SIGKILL)
+
+    def wait_until(self, ready: Callable[[], bool], what: str) -> None:
+        """Wait (30 s at most) for ``ready()``; fail at once if the process exits."""
+        deadline = time.monotonic() + 30
+        while not ready():
+            if self._popen.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self._popen.returncode}):\n{self.output.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: {what} did not happen in 30 s:\n{self.output.read_text()}")
+            time.sleep(0.05)  # a process starting up: nothing to wait on but its output or port
+
+    def printed(self, text: str, count: int = 1) -> bool:
+        return self.output.read_text().count(text) >= count
+
+    def stop(self) -> None:
+        """Send the stop signal, wait 15 s at most, then kill what is left of the process group."""
+        with contextlib.suppress(ProcessLookupError):
+            self._popen.send_signal(self._stop)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._popen.pid, signal.SIGKILL)
+        self._popen.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@contextlib.contextmanager
+def _running(name: str, command: Sequence[str], output: Path, stop: signal.Signals) -> Iterator[_Process]:
+    process = _Process(name, command, output, stop)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
-@contextlib.asynccontextmanager
-async def _start_hypercorn(workers: int) -> AsyncIterator[tuple[_Running, int]]:
-    """Start ``hypercorn --worker-class trio -w workers`` serving lb_echo_app; yield it and its port."""
-    port = _free_port()
+def _start_hypercorn(stack: contextlib.ExitStack, directory: Path, workers: int) -> tuple[_Process, int]:
+    """Start ``hypercorn --worker-class trio -w workers`` serving lb_echo_app on a free port."""
+    port = free_port()
     command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio", "--workers", str(workers)]
     command += ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "1", _APP]
-    async with _run(f"hypercorn -w {workers} on port {port}", command, signal.SIGTERM) as backend:
-        yield backend, port
+    name = f"hypercorn -w {workers} on port {port}"
+    return stack.enter_context(_running(name, command, directory / f"hypercorn-{port}.log", signal.SIGTERM)), port
 
 
-@contextlib.asynccontextmanager
-async def _serve_backends() -> AsyncIterator[list[int]]:
-    """Two single-process hypercorn backends, started together (each takes a second); yield their ports."""
-    async with _start_hypercorn(1) as (first, first_port), _start_hypercorn(1) as (second, second_port):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(first.wait_printed, _READY, 1)
-            nursery.start_soon(second.wait_printed, _READY, 1)
-        yield [first_port, second_port]
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
-@contextlib.asynccontextmanager
-async def _serve_nginx(nginx: Nginx, directory: Path, site: str, port: int) -> AsyncIterator[Path]:
-    """nginx in ``directory`` (config, pid, logs, temp files) serving ``site``; yield its access log.
+@dataclasses.dataclass(frozen=True)
+class Balancer:
+    """An nginx in front of the two backends."""
+
+    url: str
+    access_log: Path
+
+
+def _start_nginx(stack: contextlib.ExitStack, nginx: Nginx, directory: Path, site: str, port: int) -> Balancer:
+    """nginx serving ``site`` with everything in ``directory`` (config, pid, logs, temp files).
 
     One process (``master_process off``: no privilege drop, so it works as root and not).
     """
-    (directory / "temp").mkdir()
+    (directory / "temp").mkdir(parents=True)
     (directory / "site.conf").write_text(site)
     (directory / "nginx.conf").write_text(
         f"""daemon off;
@@ -364,10 +347,45 @@ http {{
         "-e",
         str(directory / "error.log"),
     ]
-    async with _run(f"nginx on port {port}", command, signal.SIGTERM) as running:
-        error_log = directory / "error.log"
-        await running.wait_listening(port, lambda: running.output.decode() + error_log.read_text())
-        yield directory / "access.log"
+    process = stack.enter_context(_running(f"nginx on port {port}", command, directory / "output.log", signal.SIGTERM))
+    process.wait_until(lambda: _accepts(port), f"listening on port {port}")
+    return Balancer(f"http://127.0.0.1:{port}", directory / "access.log")
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """Two single-process hypercorn backends, behind two nginx configurations."""
+
+    sticky: Balancer
+    """``deploy/nginx/engineio-sticky.conf``."""
+    hash_io_cookie: Balancer
+    """``hash $cookie_io consistent``: the naive cookie config."""
+
+
+@pytest.fixture(scope="module")
+def deployment(nginx: Nginx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The processes, started once for the module (the backends take a second or two to start)."""
+    directory = tmp_path_factory.mktemp("load_balancer")
+    with contextlib.ExitStack() as stack:
+        backends = [_start_hypercorn(stack, directory, 1) for _ in range(2)]  # both start at once
+        for backend, _ in backends:
+            backend.wait_until(functools.partial(backend.printed, _READY), "its lifespan startup")
+        ports = [port for _, port in backends]
+        port = free_port()
+        sticky = _start_nginx(stack, nginx, directory / "sticky", _deployed_config(port, ports), port)
+        port = free_port()
+        site = _HASH_IO_COOKIE_CONFIG.format(port=port, backend1=ports[0], backend2=ports[1])
+        hashing = _start_nginx(stack, nginx, directory / "hash-io-cookie", site, port)
+        yield Deployment(sticky, hashing)
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[str]:
+    """``hypercorn --worker-class trio -w 2`` serving lb_echo_app, both workers started; yield its URL."""
+    with contextlib.ExitStack() as stack:
+        workers, port = _start_hypercorn(stack, tmp_path, 2)
+        workers.wait_until(functools.partial(workers.printed, _READY, 2), "the startup of both workers")
+        yield f"http://127.0.0.1:{port}"
 
 
 # -- clients ------------------------------------------------------------------------
@@ -377,8 +395,10 @@ http {{
 class Tally:
     """What the clients of one run saw."""
 
+    clients: int
     delivered: int = 0
     unknown_sid: int = 0
+    sids: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
 
     async def note_response(self, response: httpx.Response) -> None:
@@ -391,16 +411,28 @@ class Tally:
 
     def summary(self) -> str:
         return (
-            f"{_CLIENTS - len(self.failures)}/{_CLIENTS} clients got all their echoes, "
-            f"{self.delivered}/{_CLIENTS * _MESSAGES} echoes, {self.unknown_sid} 'Session ID unknown' answers"
+            f"{self.clients - len(self.failures)}/{self.clients} clients got all their echoes, "
+            f"{self.delivered}/{self.clients * _MESSAGES} echoes, {self.unknown_sid} 'Session ID unknown' answers"
         )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the module: building one costs 40-50 ms of CPU.
+
+    httpx builds one per client, and AsyncClient's default websocket connector one per
+    websocket (even for ws://): 200 clients would spend ~18 s on them.
+    """
+    return ssl.create_default_context()
 
 
 class _MovingTransport(httpx.AsyncBaseTransport):
     """Sends each request from the next source address in turn: a client whose address keeps changing."""
 
     def __init__(self, addresses: Sequence[str], first: int) -> None:
-        self._transports = [httpx.AsyncHTTPTransport(local_address=address) for address in addresses]
+        self._transports = [
+            httpx.AsyncHTTPTransport(local_address=address, verify=_tls_context()) for address in addresses
+        ]
         self._turns = itertools.count(first)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -416,14 +448,19 @@ def _http_client(tally: Tally, *, cookies: bool, moving: Sequence[str] = (), num
     """The httpx client of one Engine.IO client: with or without a cookie jar, from 127.0.0.1 or moving."""
     transport = _MovingTransport(moving, number) if moving else None
     jar = CookieJar() if cookies else CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))  # keeps none
-    return httpx.AsyncClient(transport=transport, cookies=jar, event_hooks={"response": [tally.note_response]})
+    return httpx.AsyncClient(
+        transport=transport, verify=_tls_context(), cookies=jar, event_hooks={"response": [tally.note_response]}
+    )
 
 
 async def _one_client(number: int, url: str, http: httpx.AsyncClient, tally: Tally, *, sticky: bool) -> None:
-    async with http, AsyncClient(http_session=http) as client:
+    connector = TrioWebSocketConnector(_tls_context(), {})  # the default one, but without a TLS context of its own
+    async with http, AsyncClient(http_session=http, websocket_connector=connector) as client:
         try:
             with trio.fail_after(20):
                 await client.connect(url, transports=["polling", "websocket"])
+                assert client.sid is not None
+                tally.sids.append(client.sid)
                 for index in range(_MESSAGES):
                     if sticky and index == _MESSAGES_BEFORE_UPGRADE:
                         # The client has no upgrade event to wait for: poll its transport.
@@ -439,9 +476,11 @@ async def _one_client(number: int, url: str, http: httpx.AsyncClient, tally: Tal
             tally.failures.append(f"client {number}: {exc!r}")
 
 
-async def _run_clients(url: str, make_http: Callable[[Tally, int], httpx.AsyncClient], *, sticky: bool) -> Tally:
-    """200 clients, 20 at a time; ``sticky`` ones also wait for their upgrade halfway."""
-    tally = Tally()
+async def _run_clients(
+    url: str, make_http: Callable[[Tally, int], httpx.AsyncClient], *, sticky: bool, clients: int = _CLIENTS
+) -> Tally:
+    """``clients`` clients, 20 at a time; ``sticky`` ones also wait for their upgrade halfway."""
+    tally = Tally(clients)
     limiter = trio.CapacityLimiter(_CONCURRENT)
 
     async def client(number: int) -> None:
@@ -449,7 +488,7 @@ async def _run_clients(url: str, make_http: Callable[[Tally, int], httpx.AsyncCl
             await _one_client(number, url, make_http(tally, number), tally, sticky=sticky)
 
     async with trio.open_nursery() as nursery:
-        for number in range(_CLIENTS):
+        for number in range(clients):
             nursery.start_soon(client, number)
     print(f"\n{tally.summary()}")
     return tally
@@ -459,35 +498,39 @@ def _assert_sticky(tally: Tally, log: AccessLog) -> None:
     assert tally.failures == [], f"{tally.summary()}; first failures: {tally.failures[:5]}"
     assert tally.delivered == _CLIENTS * _MESSAGES
     assert tally.unknown_sid == 0
-    print(f"nginx access log: statuses {log.statuses}, {log.upgrades} upgrades")
+    print(f"nginx access log: statuses {log.statuses}, sessions per backend {log.sessions_per_backend()}")
     assert set(log.statuses) <= {"101", "200"}, log.statuses  # no 400 for polling nor for an upgrade
+    assert log.statuses["101"] == _CLIENTS  # every client upgraded
     assert len(log.backends_by_session) == _CLIENTS
     split = {sid: backends for sid, backends in log.backends_by_session.items() if len(backends) != 1}
     assert split == {}, "sessions served by more than one backend"
-    assert log.upgrades == _CLIENTS
+
+
+def _assert_broken(tally: Tally) -> None:
+    assert tally.unknown_sid > 0, tally.summary()
+    assert len(tally.failures) > 0, tally.summary()
+    # A session that failed may have had a POST under way; httpx leaves its body's async
+    # generator unclosed, and Trio warns when it is collected: collect it under the filter.
+    gc.collect()
+
+
+# httpx's request body generator, left by a POST that was cancelled or failed (_assert_broken).
+_UNCLOSED_BODY = "ignore:Async generator 'httpx._content.ByteStream.__aiter__' was garbage collected:ResourceWarning"
 
 
 # -- the tests ----------------------------------------------------------------------
 
 
-async def test_sticky_by_client_address(nginx: Nginx, tmp_path: Path) -> None:
+async def test_sticky_by_client_address(deployment: Deployment) -> None:
     """Clients that keep no cookies stick by address (ip_hash): every session holds, on one backend."""
-    port = _free_port()
-    async with (
-        _serve_backends() as backends,
-        _serve_nginx(nginx, tmp_path, _deployed_config(port, backends), port) as access_log,
-    ):
-        tally = await _run_clients(
-            f"http://127.0.0.1:{port}", lambda tally, number: _http_client(tally, cookies=False), sticky=True
-        )
-        await _wait_logged_upgrades(access_log, _CLIENTS)
-    log = AccessLog.read(access_log)
+    balancer = deployment.sticky
+    tally = await _run_clients(balancer.url, lambda tally, number: _http_client(tally, cookies=False), sticky=True)
+    log = await _read_access_log(balancer.access_log, tally.sids)
     _assert_sticky(tally, log)
-    # Every test client is 127.0.0.1: one address, one backend.
-    assert len({backend for backends in log.backends_by_session.values() for backend in backends}) == 1
+    assert len(log.sessions_per_backend()) == 1  # every test client is 127.0.0.1: one address, one backend
 
 
-async def test_sticky_by_route_cookie_when_the_address_changes(nginx: Nginx, tmp_path: Path) -> None:
+async def test_sticky_by_route_cookie_when_the_address_changes(deployment: Deployment) -> None:
     """Clients that keep cookies stick by nginx's route cookie, whatever address each request comes from.
 
     Their polling requests alternate between two source addresses that ip_hash sends to
@@ -495,65 +538,47 @@ async def test_sticky_by_route_cookie_when_the_address_changes(nginx: Nginx, tmp
     (``test_nginx_without_a_working_sticky_key_breaks_polling_sessions[ip_hash-moving]``).
     Handshakes come from either address, so sessions spread over both backends.
     """
-    port = _free_port()
+    balancer = deployment.sticky
     moving = _moving_addresses()
-    async with (
-        _serve_backends() as backends,
-        _serve_nginx(nginx, tmp_path, _deployed_config(port, backends), port) as access_log,
-    ):
-        tally = await _run_clients(
-            f"http://127.0.0.1:{port}",
-            lambda tally, number: _http_client(tally, cookies=True, moving=moving, number=number),
-            sticky=True,
-        )
-        await _wait_logged_upgrades(access_log, _CLIENTS)
-    log = AccessLog.read(access_log)
+    tally = await _run_clients(
+        balancer.url,
+        lambda tally, number: _http_client(tally, cookies=True, moving=moving, number=number),
+        sticky=True,
+    )
+    log = await _read_access_log(balancer.access_log, tally.sids)
     _assert_sticky(tally, log)
-    per_backend: dict[str, int] = {}
-    for (backend,) in log.backends_by_session.values():
-        per_backend[backend] = per_backend.get(backend, 0) + 1
-    print(f"sessions per backend: {per_backend}")
-    assert sorted(per_backend) == sorted(f"127.0.0.1:{backend}" for backend in backends)
+    assert len(log.sessions_per_backend()) == 2
 
 
-async def test_hypercorn_workers_without_a_balancer_break_polling_sessions() -> None:
+@pytest.mark.filterwarnings(_UNCLOSED_BODY)
+async def test_hypercorn_workers_without_a_balancer_break_polling_sessions(two_workers: str) -> None:
     """``hypercorn --worker-class trio -w 2``: two workers accept on one shared socket (docs/server.rst warns).
 
     The kernel gives each new connection to either worker: a client's second polling
     connection (a POST while its GET waits) or its websocket often reaches the worker
     that does not have its session.
     """
-    async with _start_hypercorn(2) as (workers, port):
-        await workers.wait_printed(_READY, 2)  # both take connections before the clients start
-        tally = await _run_clients(
-            f"http://127.0.0.1:{port}", lambda tally, number: _http_client(tally, cookies=True), sticky=False
-        )
-    assert tally.unknown_sid > 0, tally.summary()
-    assert len(tally.failures) > 0, tally.summary()
+    tally = await _run_clients(two_workers, lambda tally, number: _http_client(tally, cookies=True), sticky=False)
+    _assert_broken(tally)
 
 
+@pytest.mark.filterwarnings(_UNCLOSED_BODY)
 @pytest.mark.parametrize("config", ["hash-io-cookie", "ip_hash-moving"])
-async def test_nginx_without_a_working_sticky_key_breaks_polling_sessions(
-    nginx: Nginx, tmp_path: Path, config: str
-) -> None:
-    """nginx, but the key it routes by does not follow the session.
+async def test_nginx_without_a_working_sticky_key_breaks_polling_sessions(deployment: Deployment, config: str) -> None:
+    """nginx, but the key it routes by does not follow the session (50 clients are plenty).
 
     ``hash-io-cookie``: ``hash $cookie_io consistent``; cookie-keeping clients from 127.0.0.1.
     ``ip_hash-moving``: the deployed config; clients that change address and keep no cookies.
     """
-    port = _free_port()
-    async with _serve_backends() as backends:
-        if config == "hash-io-cookie":
-            site = _HASH_IO_COOKIE_CONFIG.format(port=port, backend1=backends[0], backend2=backends[1])
-            moving: Sequence[str] = ()
-        else:
-            site = _deployed_config(port, backends)
-            moving = _moving_addresses()
-        async with _serve_nginx(nginx, tmp_path, site, port):
-            tally = await _run_clients(
-                f"http://127.0.0.1:{port}",
-                lambda tally, number: _http_client(tally, cookies=not moving, moving=moving, number=number),
-                sticky=False,
-            )
-    assert tally.unknown_sid > 0, tally.summary()
-    assert len(tally.failures) > 0, tally.summary()
+    moving: Sequence[str] = ()
+    if config == "hash-io-cookie":
+        balancer = deployment.hash_io_cookie
+    else:
+        balancer, moving = deployment.sticky, _moving_addresses()
+    tally = await _run_clients(
+        balancer.url,
+        lambda tally, number: _http_client(tally, cookies=not moving, moving=moving, number=number),
+        sticky=False,
+        clients=50,
+    )
+    _assert_broken(tally)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import trio
-from test_hypercorn_worker import _free_port
+from processes import free_port, wait_listening
 
 from trio_engineio import AsyncClient
 
@@ -28,7 +28,7 @@ POLLING_CLIENTS = 50
 
 async def test_sigterm_tells_every_client_and_exits_promptly(tmp_path: Path) -> None:
     record = tmp_path / "disconnects.txt"
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio", "--bind", f"127.0.0.1:{port}"]
     command += ["--graceful-timeout", "10", "--log-level", "INFO", "tests.integration.shutdown_app:app"]
     client_reasons: dict[str, str] = {}
@@ -65,13 +65,7 @@ async def test_sigterm_tells_every_client_and_exits_promptly(tmp_path: Path) -> 
                 stderr=log,
             )
         )
-        with trio.fail_after(20):
-            while True:
-                try:
-                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await trio.sleep(0.05)  # a process starting up: nothing to wait on but its port
+        await wait_listening(port)
         async with trio.open_nursery() as clients:
             for index in range(WEBSOCKET_CLIENTS):
                 clients.start_soon(one_client, ["websocket"], index % 2 == 0)
