@@ -17,7 +17,7 @@ import pytest
 import trio
 from test_client_hypercorn import serve_tls
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, BytesMessage, Request, TextMessage
+from wsproto.events import AcceptConnection, BytesMessage, Ping, Pong, Request, TextMessage
 
 from trio_engineio import ASGIApp, AsyncClient, AsyncServer, _hypercorn
 from trio_engineio._http import Receive, Scope, Send
@@ -68,8 +68,9 @@ async def test_concurrent_writers_and_pings_keep_every_frame_whole_and_in_order(
 
 async def test_partial_writes_to_a_slow_reader_arrive_intact(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large messages, sent at once by several tasks, to a client that reads slowly through a
-    small buffer: the kernel takes part of a frame, hypercorn's locked send finishes it, and
-    nothing interleaves."""
+    small buffer and sends websocket pings all along: the kernel takes part of a frame,
+    hypercorn's locked send finishes it, hypercorn's pongs go between frames, and nothing
+    interleaves."""
     eio, app = _app(ping_timeout=30)
     sizes = [200_000 + 7919 * index for index in range(10)]
 
@@ -101,12 +102,19 @@ async def test_partial_writes_to_a_slow_reader_arrive_intact(monkeypatch: pytest
                 ws.send(Request(host=f"{host}:{port}", target="/engine.io/?EIO=4&transport=websocket"))
             )
             received: list[bytes] = []
+            pongs: list[int] = []
+            pings_sent = 0
             partial = bytearray()
             sent_go = False
             with trio.fail_after(60):
                 while len(received) < len(sizes):
                     ws.receive_data(await stream.receive_some(32768))
                     await trio.sleep(0.001)  # a slow reader (real sockets, real time)
+                    if sent_go:
+                        # hypercorn's reader answers each websocket ping under its send lock,
+                        # between (never inside) the frames our writers put on the socket.
+                        pings_sent += 1
+                        await stream.send_all(ws.send(Ping(payload=pings_sent.to_bytes(4, "big"))))
                     for event in ws.events():
                         if isinstance(event, AcceptConnection) and not sent_go:
                             await stream.send_all(ws.send(TextMessage(data="4go")))
@@ -118,7 +126,11 @@ async def test_partial_writes_to_a_slow_reader_arrive_intact(monkeypatch: pytest
                                 partial.clear()
                         elif isinstance(event, TextMessage) and event.data == "2":
                             await stream.send_all(ws.send(TextMessage(data="3")))
+                        elif isinstance(event, Pong):
+                            pongs.append(int.from_bytes(event.payload, "big"))
     assert sorted(len(item) for item in received) == sorted(sizes)
+    assert len(pongs) > 10
+    assert pongs == list(range(1, len(pongs) + 1))  # answered in order, intact
     for item in received:
         assert item == bytes([item[0]]) * len(item)
     assert finished_by_hypercorn, "no write went partial: the test did not test what it says"
