@@ -16,6 +16,8 @@ install: $(STAMP) $(JS_STAMP) $(BROWSER_STAMP) $(CHROMIUM)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	@# The distribution was called trio-engineio, which is another project's name on PyPI: remove it first.
+	$(PY) -m pip uninstall -q -y trio-engineio 2>/dev/null
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
@@ -59,9 +61,9 @@ coverage:
 docs:
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
-# `make run APP=examples.chat.app:app` serves another example (docs/examples.rst). The demo needs
-# the Python package and the JS client bundle, not the browser-test tooling.
-run: $(STAMP) $(JS_STAMP)
+# `make run APP=examples.chat.app:app` serves another example (docs/examples.rst). The pages load
+# the JS client bundle the package ships (trio_engineio/_static): no npm, no network.
+run: $(STAMP)
 	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 $(APP)
 
 bench: install

@@ -30,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ALL_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "trio-engineio-stock"]
 EXTRA_KINDS = ["trio-engineio-inline"]
+# The websocket fast path does not apply to polling, so "stock" would repeat trio-engineio.
+POLLING_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "trio-engineio-inline"]
 MODES = {"raw-hypercorn-trio": "raw"}
 MATRIX = list(itertools.product((1, 10, 100), (1, 16), (20, 1024)))
 SHORT = {
@@ -50,8 +52,12 @@ def measure(
     *,
     env: dict[str, str] | None = None,
     deflate: bool = False,
+    polling: bool = False,
 ) -> dict[str, float]:
     port = free_port()
+    steps_file = Path(tempfile.gettempdir(), f"bench-steps-{port}")
+    if args.steps:
+        env = {**(env or {}), "BENCH_STEPS_FILE": str(steps_file)}
     server = subprocess.Popen(
         pinned([sys.executable, str(HERE / "serve.py"), kind, str(port)], 0),
         cwd=ROOT,
@@ -60,40 +66,50 @@ def measure(
     scheme = "https" if env and "BENCH_CERTFILE" in env else "http"
     try:
         wait_listening(port, time.monotonic() + 20)
+        if polling:
+            command = ["node", str(HERE / "poll.mjs"), f"http://127.0.0.1:{port}", str(clients)]
+            command += [str(args.seconds), str(args.warmup), str(size)]
+        else:
+            command = ["node", str(HERE / "load.mjs"), f"{scheme}://127.0.0.1:{port}", MODES.get(kind, "engineio")]
+            command += [str(clients), str(inflight), str(args.seconds), str(args.warmup), str(size)]
+            command += ["1" if deflate else "0"]
         load = subprocess.Popen(
-            pinned(
-                [
-                    "node",
-                    str(HERE / "load.mjs"),
-                    f"{scheme}://127.0.0.1:{port}",
-                    MODES.get(kind, "engineio"),
-                    str(clients),
-                    str(inflight),
-                    str(args.seconds),
-                    str(args.warmup),
-                    str(size),
-                    "1" if deflate else "0",
-                ],
-                1,
-            ),
+            pinned(command, 1),
             stdout=subprocess.PIPE,
             text=True,
         )
         assert load.stdout is not None
         json.loads(load.stdout.readline())  # {"event": "counting"}
         cpu_start = cpu_seconds(server.pid)
+        steps_start = read_steps(steps_file) if args.steps else (0, 0)
         result = json.loads(load.stdout.readline())
         cpu_end = cpu_seconds(server.pid)
+        steps_end = read_steps(steps_file) if args.steps else (0, 0)
         load.wait()
         messages = int(result["messages"])
-        return {
+        row = {
             "messages": messages,
             "rate": messages / args.seconds,
             "cpu_us_per_message": (cpu_end - cpu_start) * 1e6 / max(messages, 1),
         }
+        if args.steps:
+            row["steps_per_message"] = (steps_end[0] - steps_start[0]) / max(messages, 1)
+            row["spawns_per_message"] = (steps_end[1] - steps_start[1]) / max(messages, 1)
+        latencies = sorted(result.get("latencies_ms", []))
+        if latencies:
+            row["p50_ms"] = latencies[len(latencies) // 2]
+            row["p99_ms"] = latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)]
+        return row
     finally:
         server.terminate()
         server.wait()
+        steps_file.unlink(missing_ok=True)
+
+
+def read_steps(path: Path) -> tuple[int, int]:
+    """Task steps and spawns so far, as the server last wrote them (every 50 ms)."""
+    steps, spawns = path.read_text().split()
+    return int(steps), int(spawns)
 
 
 def main() -> None:
@@ -107,9 +123,14 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=ALL_KINDS, choices=ALL_KINDS + EXTRA_KINDS)
     parser.add_argument("--json", type=Path, help="write the raw results here")
     parser.add_argument("--knobs", action="store_true", help="deployer knobs, on trio-engineio at the chosen config")
+    parser.add_argument("--steps", action="store_true", help="also count Trio task steps and spawns per message")
+    parser.add_argument("--polling", action="store_true", help="long-polling echo at c=10 and c=100 (one in flight)")
     args = parser.parse_args()
     if args.knobs:
         run_knobs(args)
+        return
+    if args.polling:
+        run_polling(args)
         return
     configs = MATRIX if args.matrix else [(args.clients, args.inflight, args.size)]
     rows = []
@@ -119,6 +140,31 @@ def main() -> None:
         rows.append({"clients": clients, "inflight": inflight, "size": size, "results": results})
         print_config(clients, inflight, size, results, args.seconds)
     print_summary(rows, args.kinds)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def run_polling(args: argparse.Namespace) -> None:
+    """Long-polling echo: every message is a POST and a GET. Kinds interleaved per config."""
+    kinds = [kind for kind in args.kinds if kind in POLLING_KINDS]
+    rows = []
+    for clients in (10, 100):
+        results = {kind: measure(kind, clients, 1, args.size, args, polling=True) for kind in kinds}
+        rows.append({"clients": clients, "size": args.size, "results": results})
+        ceiling = results.get("raw-hypercorn-trio")
+        print(f"\nlong-polling echo, c={clients}, one in flight each, {args.size} B, {args.seconds} s", flush=True)
+        print(
+            f"{'server':26} {'msg/s':>8} {'CPU us/msg':>11} {'p50 ms':>8} {'p99 ms':>8} {'msg/s vs D':>11}"
+            f" {'steps/msg':>10} {'spawns/msg':>11}"
+        )
+        for kind, row in results.items():
+            vs_d = f"{row['rate'] / ceiling['rate']:.2f}" if ceiling and ceiling["rate"] else "-"
+            print(
+                f"{kind:26} {row['rate']:8.0f} {row['cpu_us_per_message']:11.1f} "
+                f"{row.get('p50_ms', 0):8.1f} {row.get('p99_ms', 0):8.1f} {vs_d:>11}"
+                f" {row.get('steps_per_message', 0):10.1f} {row.get('spawns_per_message', 0):11.2f}",
+                flush=True,
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -1,8 +1,8 @@
 """What the example apps share: the official JavaScript engine.io-client bundle their pages load.
 
-The bundle comes from the npm package that ``make install`` puts in
-``tests/js/node_modules`` (the same one the interop tests run), so the pages
-need no network access.
+The bundle is the one trio_engineio ships as package data for its built-in demo
+(``trio_engineio/_static/engine.io.min.js``, MIT, its license beside it), so the
+pages need no network access and no npm.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import trio_engineio
+
 __all__ = ["CLIENT_BUNDLE", "page_static_files"]
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-CLIENT_BUNDLE = REPOSITORY / "tests" / "js" / "node_modules" / "engine.io-client" / "dist" / "engine.io.min.js"
+CLIENT_BUNDLE = Path(trio_engineio.__file__).resolve().parent / "_static" / "engine.io.min.js"
 """``engine.io.min.js``: defines the global function ``eio``: ``eio(url, options)`` opens a socket."""
 
 

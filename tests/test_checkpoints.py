@@ -309,6 +309,12 @@ async def test_sleep_is_a_checkpoint(autojump_clock: trio.testing.MockClock, hel
     assert trio.current_time() == 1.5
 
 
+async def call_soon(function: Callable[[], object]) -> None:
+    """Call ``function`` from another task, once the caller waits."""
+    await trio.testing.wait_all_tasks_blocked()
+    function()
+
+
 async def test_queue_and_event_calls_are_checkpoints(autojump_clock: trio.testing.MockClock) -> None:
     eio = AsyncServer()
     queue = eio.create_queue(1)
@@ -324,6 +330,27 @@ async def test_queue_and_event_calls_are_checkpoints(autojump_clock: trio.testin
         nursery.start_soon(queue.put, "b")
         with checkpoints():
             assert await queue.get() == "b"  # had to wait
+    queue.put_nowait("c")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(queue.get)
+        with checkpoints():
+            await queue.put("d")  # full: had to wait for room
+    assert queue.get_nowait() == "d"
+    for _ in "abcd":
+        queue.task_done()
+    with checkpoints():
+        await queue.join()  # nothing unfinished
+    queue.put_nowait("e")
+    assert queue.get_nowait() == "e"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call_soon, queue.task_done)
+        with checkpoints():
+            await queue.join()  # had to wait for task_done
+    event.clear()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call_soon, event.set)
+        with checkpoints():
+            assert await event.wait() is True  # cleared: had to wait
 
 
 async def test_background_task_handles_are_checkpoints(autojump_clock: trio.testing.MockClock) -> None:
@@ -344,12 +371,16 @@ async def test_background_task_handles_are_checkpoints(autojump_clock: trio.test
         assert done.done()
         assert failed.done()
         assert cancelled.done()
+        for _ in range(2):  # awaiting again gives the same answer, and is a checkpoint again
+            with checkpoints():
+                assert await done == 42
+            with checkpoints(), pytest.raises(RuntimeError, match="boom"):
+                await failed.wait()
+            with checkpoints():
+                assert await cancelled is None
+        pending = eio.start_background_task(trio.sleep, 1)
         with checkpoints():
-            assert await done == 42
-        with checkpoints(), pytest.raises(RuntimeError, match="boom"):
-            await failed.wait()
-        with checkpoints():
-            assert await cancelled is None
+            assert await pending is None  # had to wait
 
 
 # -- AsyncClient ---------------------------------------------------------------------------

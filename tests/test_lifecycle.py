@@ -196,7 +196,7 @@ async def test_shutdown_closes_every_session_gracefully(autojump_clock: trio.tes
     assert close_codes == [1000]
     assert sorted(reason for _, reason in recorder.disconnects) == ["server disconnect"] * 2
     assert background.done()
-    assert background.cancelled
+    assert background.cancelled()
 
 
 async def test_shutdown_returns_within_close_timeout(autojump_clock: trio.testing.MockClock) -> None:
@@ -474,10 +474,12 @@ async def test_root_path_is_honoured(autojump_clock: trio.testing.MockClock, pat
         assert (await http.get("/mount/elsewhere/")).status_code == 404
 
 
-async def test_unmatched_websocket_is_closed_never_answered_with_http(
+async def test_unmatched_websocket_is_refused_as_not_found(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A websocket scope that matches nothing (no other app) is closed, not given an HTTP response."""
+    """A websocket scope that matches nothing (no other app) is refused with 404 where the ASGI server
+    offers the websocket denial response extension (it used to be closed, which servers answer with 403,
+    "forbidden", misleading clients with a wrong path into looking for an auth problem); elsewhere closed."""
     eio = AsyncServer()
     app = ASGIApp(eio, static_files={"/": "index.html"})
     sent: list[MutableMapping[str, Any]] = []
@@ -491,10 +493,11 @@ async def test_unmatched_websocket_is_closed_never_answered_with_http(
 
     async with eio:
         await app({"type": "websocket", "path": "/", "query_string": b"", "headers": []}, receive, send)
-        with pytest.raises(WebSocketRejected):
+        with pytest.raises(WebSocketRejected) as refused:
             async with open_websocket(app, path="/nothing/here"):
                 pass
-    assert [message["type"] for message in sent] == ["websocket.close"]
+    assert (refused.value.status_code, refused.value.error_body) == (404, b"Not Found")
+    assert [message["type"] for message in sent] == ["websocket.close"]  # no extension in that scope
 
 
 async def test_unmatched_http_is_404(autojump_clock: trio.testing.MockClock) -> None:

@@ -22,7 +22,7 @@ from server_helpers import Poller, Recorder, make_app, ws_handshake
 import trio_engineio
 from trio_engineio import AsyncServer, EngineIOError, QueueEmpty
 from trio_engineio.protocol import Packet, PacketType
-from trio_engineio.testing import WebSocketRejected, open_http_client, open_websocket
+from trio_engineio.testing import BASE_URL, WebSocketRejected, open_client, open_http_client, open_websocket
 
 # -- constructor -------------------------------------------------------------------------
 
@@ -461,7 +461,7 @@ async def test_background_task_can_be_cancelled(autojump_clock: trio.testing.Moc
         await trio.sleep(1)
         handle.cancel()
         assert await handle is None
-        assert handle.cancelled
+        assert handle.cancelled()
         assert trio.current_time() == 1
 
 
@@ -472,7 +472,7 @@ async def test_background_tasks_are_cancelled_by_shutdown(autojump_clock: trio.t
         handle = eio.start_background_task(trio.sleep_forever)
         await trio.sleep(1)
     assert handle.done()
-    assert handle.cancelled
+    assert handle.cancelled()
     assert trio.current_time() == 1
 
 
@@ -507,10 +507,10 @@ async def test_bounded_queue_put_nowait_refuses_when_full() -> None:
 
 
 async def test_create_event_and_sleep(autojump_clock: trio.testing.MockClock) -> None:
-    """``create_event`` is a Trio event; ``sleep`` is ``trio.sleep`` (virtual time here)."""
+    """``create_event`` is an event with asyncio's methods; ``sleep`` is ``trio.sleep`` (virtual time here)."""
     eio = AsyncServer()
     event = eio.create_event()
-    assert isinstance(event, trio.Event)
+    assert not event.is_set()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(event.wait)
         await eio.sleep(2.5)
@@ -700,11 +700,12 @@ async def test_failing_message_handler_is_logged_and_harms_nothing(
     assert "handler bug" in str(errors[0].exc_info[1])
 
 
-async def test_async_handlers_keep_message_order_and_slow_handler_does_not_stop_pongs(
+async def test_async_handlers_a_waiting_handler_does_not_hold_up_the_next_or_the_pongs(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """async_handlers=True: one client's messages are handled in order, and a handler sleeping
-    past the ping timeout does not stop the reader, so pongs keep the session alive."""
+    """async_handlers=True: a handler that waits (here, past the ping timeout) lets the messages
+    behind it be handled at once, in their order, and does not stop the reader: pongs keep the
+    session alive."""
     eio, app = make_app(async_handlers=True, ping_interval=5, ping_timeout=2)
     recorder = Recorder(eio)
     handled: list[tuple[float, Any]] = []
@@ -726,7 +727,61 @@ async def test_async_handlers_keep_message_order_and_slow_handler_does_not_stop_
         await trio.testing.wait_all_tasks_blocked()
         assert eio.transport(sid) == "websocket"
         assert recorder.disconnects == []
-    assert handled == [(30, "slow"), (30, "a"), (30, "b"), (30, "c")]
+    assert handled == [(0, "a"), (0, "b"), (0, "c"), (30, "slow")]
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_async_handlers_a_handler_waiting_for_the_clients_next_message_does_not_deadlock(
+    autojump_clock: trio.testing.MockClock, transport: str
+) -> None:
+    """A request/response built on Engine.IO: the handler of "ask" waits for the same client's
+    "answer", which a handler of that client must deliver. One handler at a time would wait
+    forever (python-engineio runs each message in its own task; so must this, when one waits)."""
+    eio, app = make_app(async_handlers=True)
+    answers: dict[str, trio.MemorySendChannel[Any]] = {}
+    replies: list[Any] = []
+
+    @eio.on("message")
+    async def message(sid: str, data: Any) -> None:
+        if data == "ask":
+            send, receive = trio.open_memory_channel[Any](1)
+            answers[sid] = send
+            replies.append(await receive.receive())
+            await eio.send(sid, "got it")
+        else:
+            await answers[sid].send(data)
+
+    async with eio, open_client(app) as client:
+        await client.connect(BASE_URL, transports=[transport])
+        await client.send("ask")
+        await client.send("42")
+        with trio.fail_after(5):
+            assert await client.receive() == "got it"
+    assert replies == ["42"]
+
+
+async def test_async_handlers_quick_handlers_of_one_client_run_in_arrival_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Handlers that pass checkpoints without waiting (sends, a checkpoint) keep strict order:
+    no message overtakes another, and no extra task is started for them."""
+    eio, app = make_app(async_handlers=True)
+    handled: list[Any] = []
+
+    @eio.on("message")
+    async def message(sid: str, data: Any) -> None:
+        handled.append(("start", data))
+        await trio.lowlevel.checkpoint()
+        await eio.send(sid, data)
+        handled.append(("end", data))
+
+    async with eio, open_websocket(app) as ws:
+        await ws_handshake(ws)
+        for index in range(200):
+            await ws.send(f"4m{index}")
+        echoes = [await ws.receive() for _ in range(200)]
+    assert echoes == [f"4m{index}" for index in range(200)]
+    assert handled == [(edge, f"m{index}") for index in range(200) for edge in ("start", "end")]
 
 
 async def test_async_handlers_false_runs_the_handler_inline(autojump_clock: trio.testing.MockClock) -> None:
@@ -779,19 +834,33 @@ async def test_a_handler_may_disconnect_its_own_client(
 async def test_a_full_handler_backlog_slows_the_reader_and_drops_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """async_handlers=True with a slow handler and a small buffer: the reader waits for room instead
-    of dropping messages; every message is handled, in order."""
+    """async_handlers=True with handlers that wait and a small buffer: at most 32 of one client's
+    handlers wait at once, the rest queue, the reader waits for room instead of dropping; every
+    message is handled, each started in arrival order."""
     eio, app = make_app(outbound_buffer_size=2, ping_interval=1000)
+    started: list[Any] = []
     handled: list[tuple[float, Any]] = []
+    running = peak = 0
 
     @eio.on("message")
     async def message(sid: str, data: Any) -> None:
+        nonlocal running, peak
+        started.append(data)
+        running += 1
+        peak = max(peak, running)
         await trio.sleep(10)
+        running -= 1
         handled.append((trio.current_time(), data))
 
     async with eio, open_websocket(app) as ws:
         await ws_handshake(ws)
-        for i in range(6):
+        for i in range(70):
             await ws.send(f"4{i}")
         await trio.sleep(100)
-    assert handled == [(10.0 * (i + 1), str(i)) for i in range(6)]
+    assert started == [str(i) for i in range(70)]
+    assert peak == 32
+    # Each in its wave of 32; one that finds no runner free may wait for the next look (0.2 s).
+    assert sorted(data for _, data in handled) == sorted(str(i) for i in range(70))
+    for finished_at, data in handled:
+        wave_end = 10.0 * (1 + int(data) // 32)
+        assert wave_end <= finished_at <= wave_end + 0.2, (data, finished_at)

@@ -34,9 +34,9 @@ async def open_probe(app: ASGIApp, sid: str) -> AsyncIterator[WebSocketSession]:
 
 
 async def test_full_upgrade(autojump_clock: trio.testing.MockClock) -> None:
-    """spec: the server MUST send NOOP to a pending GET and answer ``2probe`` with ``3probe``; GETs
-    during the upgrade get NOOP at once, and after ``5`` the websocket carries everything queued
-    meanwhile, first and in order, none lost or duplicated."""
+    """spec: the server MUST send NOOP to a pending GET and answer ``2probe`` with ``3probe``; a GET
+    during the upgrade gets NOOP after 0.1 s (the reference server's tick), and after ``5`` the
+    websocket carries everything queued meanwhile, first and in order, none lost or duplicated."""
     eio, app = make_app()
     recorder = Recorder(eio)
     async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
@@ -56,8 +56,8 @@ async def test_full_upgrade(autojump_clock: trio.testing.MockClock) -> None:
                 await eio.send(poller.sid, f"meanwhile {i}")
             await eio.send(poller.sid, b"\x00binary")
             start = trio.current_time()
-            assert await poller.get() == [NOOP]  # at once, and it takes nothing
-            assert trio.current_time() == start
+            assert await poller.get() == [NOOP]  # it takes nothing
+            assert trio.current_time() == start + 0.1
             await poller.post(message("posted during the upgrade"))
 
             await ws.send("5")
@@ -89,11 +89,12 @@ async def test_packets_queued_before_the_websocket_arrive_on_it(autojump_clock: 
             assert [await ws.receive() for _ in range(3)] == ["4queued 1", "4queued 2", "4queued 3"]
 
 
-async def test_after_the_upgrade_polling_and_a_second_websocket_are_refused(
+async def test_after_the_upgrade_polling_is_refused_and_a_second_websocket_closed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """After the upgrade the sid no longer polls (400), and spec: a client MUST NOT open more than one
-    websocket per session; should it happen, the server MUST close the websocket (refused here)."""
+    websocket per session; should it happen, the server MUST close the websocket. As the reference
+    server does, it is accepted, then closed (an HTTP refusal is an error event to the ``ws`` package)."""
     eio, app = make_app()
     recorder = Recorder(eio)
     async with eio, Poller.open(app) as poller:
@@ -110,10 +111,8 @@ async def test_after_the_upgrade_polling_and_a_second_websocket_are_refused(
             assert get.json()["code"] == 3
             assert (await poller.post_response("4x")).status_code == 400
 
-            with pytest.raises(WebSocketRejected) as info:
-                async with open_probe(app, poller.sid):
-                    pass
-            assert info.value.status_code == 400
+            async with open_probe(app, poller.sid) as second:
+                assert await second.wait_closed() == 1000
 
             # The upgraded session is unharmed by all that.
             await eio.send(poller.sid, "still here")
@@ -122,17 +121,110 @@ async def test_after_the_upgrade_polling_and_a_second_websocket_are_refused(
             assert [data for _, data in recorder.messages] == []
 
 
-async def test_a_second_probe_during_an_upgrade_is_refused(autojump_clock: trio.testing.MockClock) -> None:
-    """Only one websocket may probe a session at a time."""
+@pytest.mark.parametrize("probed", [False, True])
+async def test_a_second_probe_during_an_upgrade_is_closed(autojump_clock: trio.testing.MockClock, probed: bool) -> None:
+    """Only one websocket may probe a session at a time: a second one is accepted and closed, as the
+    reference server does, before or after the first one's probe; the upgrade goes on."""
     eio, app = make_app()
     async with eio, Poller.open(app) as poller:
         await poller.handshake()
         async with open_probe(app, poller.sid) as ws:
+            if probed:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+            async with open_probe(app, poller.sid) as second:
+                await second.send("2probe")  # ignored: it is closed
+                assert await second.wait_closed() == 1000
+            if not probed:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+            await ws.send("5")
+            await eio.send(poller.sid, "upgraded")
+            assert await ws.receive() == "4upgraded"
+
+
+@pytest.mark.parametrize("get_arrives", ["before the probe is read", "after the probe is answered", "right after"])
+async def test_a_get_sent_after_2probe_and_5_is_answered_400(
+    autojump_clock: trio.testing.MockClock, get_arrives: str
+) -> None:
+    """spec: a client may send ``2probe`` and, without waiting for ``3probe``, ``5``; a polling GET
+    it sends after them is answered 400 (the session is on websocket), as by the reference server,
+    even when the GET is read before the websocket's frames (it waits for the upgrade's outcome)."""
+    eio, app = make_app()
+    recorder = Recorder(eio)
+    async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
+        await poller.handshake()
+        async with open_probe(app, poller.sid) as ws:
+            if get_arrives == "before the probe is read":
+                pending = await start_request(nursery, poller.get_response)
+                await ws.send("2probe")
+                await ws.send("5")
+            elif get_arrives == "after the probe is answered":
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                pending = await start_request(nursery, poller.get_response)
+                await ws.send("5")
+            else:
+                await ws.send("2probe")
+                await ws.send("5")
+                pending = await start_request(nursery, poller.get_response)
+            response = await pending.result()
+            assert response.status_code == 400
+            assert response.json() == {"code": 3, "message": "Bad request"}
+            assert trio.current_time() == 0  # the outcome, not a timer, answered it
+            assert eio.transport(poller.sid) == "websocket"
+            if get_arrives != "after the probe is answered":
+                assert await ws.receive() == "3probe"
+            await eio.send(poller.sid, "on the websocket")
+            assert await ws.receive() == "4on the websocket"
+            assert recorder.disconnects == []
+
+
+@pytest.mark.parametrize("how", ["a bad packet on the probe", "the probe websocket closes"])
+async def test_a_get_waiting_on_an_abandoned_upgrade_is_served_as_usual(
+    autojump_clock: trio.testing.MockClock, how: str
+) -> None:
+    """A GET that arrives after the probe was answered waits for the upgrade's outcome; when the
+    upgrade is abandoned it is served as any GET: it waits for, and carries, the next message."""
+    eio, app = make_app()
+    async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
+        await poller.handshake()
+        async with open_probe(app, poller.sid) as ws:
             await ws.send("2probe")
             assert await ws.receive() == "3probe"
-            with pytest.raises(WebSocketRejected):
-                async with open_probe(app, poller.sid):
-                    pass
+            pending = await start_request(nursery, poller.get_response)
+            if how == "a bad packet on the probe":
+                await ws.send("4not an upgrade")
+                await ws.wait_closed()
+            else:
+                await ws.close()
+        await trio.testing.wait_all_tasks_blocked()
+        assert not pending.done.is_set()  # neither NOOP nor 400: an ordinary GET, waiting
+        await trio.sleep(1)
+        assert not pending.done.is_set()
+        await eio.send(poller.sid, "after the upgrade failed")
+        response = await pending.result()
+        assert decode_payload(response.text) == [message("after the upgrade failed")]
+        assert eio.transport(poller.sid) == "polling"
+
+
+async def test_a_get_begun_after_the_websocket_attached_gets_noop_soon_after_the_probe(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A client that keeps polling while its websocket connects, and waits for that GET before it
+    sends ``5`` (the official client pauses its polling so), gets NOOP 0.1 s after the probe is
+    answered (the reference server's tick), not at the end of ``upgrade_timeout``."""
+    eio, app = make_app()
+    async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
+        await poller.handshake()
+        async with open_probe(app, poller.sid) as ws:
+            await trio.sleep(1)
+            pending = await start_request(nursery, poller.get_response)
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            response = await pending.result()
+            assert (response.status_code, response.text) == (200, "6")
+            assert trio.current_time() == 1.1
             await ws.send("5")
             await eio.send(poller.sid, "upgraded")
             assert await ws.receive() == "4upgraded"
@@ -303,15 +395,14 @@ async def test_a_message_racing_the_probe_is_delivered_exactly_once(autojump_clo
 
 
 async def test_websocket_only_session_cannot_be_upgraded_or_polled(autojump_clock: trio.testing.MockClock) -> None:
-    """A websocket-only session has nothing to upgrade: another websocket with its sid is refused,
-    and polling requests with its sid get 400; the session is unharmed."""
+    """A websocket-only session has nothing to upgrade: another websocket with its sid is accepted
+    and closed (as by the reference server), and polling requests with its sid get 400; the session
+    is unharmed."""
     eio, app = make_app()
     async with eio, open_websocket(app) as ws, Poller.open(app) as poller:
         poller.sid = (await ws_handshake(ws))["sid"]
-        with pytest.raises(WebSocketRejected) as info:
-            async with open_probe(app, poller.sid):
-                pass
-        assert info.value.status_code == 400
+        async with open_probe(app, poller.sid) as second:
+            assert await second.wait_closed() == 1000
         assert (await poller.get_response()).status_code == 400
         assert (await poller.post_response("4x")).status_code == 400
         await eio.send(poller.sid, "fine")

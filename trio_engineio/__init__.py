@@ -1,6 +1,7 @@
 """trio_engineio: Engine.IO v4 server and client for Trio.
 
-A python-engineio user changes the import and keeps the code::
+For a server run on Trio, a python-engineio user changes the import and keeps the code
+(a client must also move into ``async with trio_engineio.AsyncClient() as client:``)::
 
     import trio_engineio
 
@@ -16,12 +17,14 @@ from trio_engineio.exceptions import (
     ConnectionError,
     ContentTooLongError,
     EngineIOError,
+    InvalidStateError,
     LocalProtocolError,
     ProtocolError,
     QueueEmpty,
     QueueFull,
     RemoteProtocolError,
     SocketIsClosedError,
+    TaskCancelledError,
     UnknownPacketError,
 )
 from trio_engineio.server import AsyncServer
@@ -36,12 +39,14 @@ __all__ = [
     "ConnectionError",
     "ContentTooLongError",
     "EngineIOError",
+    "InvalidStateError",
     "LocalProtocolError",
     "ProtocolError",
     "QueueEmpty",
     "QueueFull",
     "RemoteProtocolError",
     "SocketIsClosedError",
+    "TaskCancelledError",
     "UnknownPacketError",
     "__version__",
     "exceptions",

@@ -1,13 +1,13 @@
 """The built-in demo that ``trio-engineio serve`` runs when given no app: an echo server and page.
 
-The page uses the official JavaScript ``engine.io-client``: served from a local
-``node_modules`` when one is found (this repository's ``tests/js`` or the
-current directory), otherwise loaded from the jsDelivr CDN.
+The page uses the official JavaScript ``engine.io-client``, whose browser bundle
+ships inside the package (``_static/engine.io.min.js``, MIT, its license beside
+it), so the demo needs no network, no CDN and no npm.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from trio_engineio._http import Receive, Scope, Send
@@ -17,28 +17,21 @@ from trio_engineio.server import AsyncServer
 __all__ = ["app", "eio"]
 
 CLIENT_VERSION = "6.6.8"
-_BUNDLE = Path("engine.io-client") / "dist" / "engine.io.min.js"
-_CANDIDATES = [
-    Path.cwd() / "node_modules" / _BUNDLE,
-    Path.cwd() / "tests" / "js" / "node_modules" / _BUNDLE,
-    Path(__file__).resolve().parent.parent / "tests" / "js" / "node_modules" / _BUNDLE,
-]
-_local_bundle = next((path for path in _CANDIDATES if path.is_file()), None)
-_script_src = (
-    "/engine.io.min.js"
-    if _local_bundle
-    else (f"https://cdn.jsdelivr.net/npm/engine.io-client@{CLIENT_VERSION}/dist/engine.io.min.js")
-)
+"""The version of the packaged ``engine.io-client`` bundle (its header says ``Engine.IO v6.6.8``)."""
+
+CLIENT_BUNDLE = resources.files("trio_engineio") / "_static" / "engine.io.min.js"
+"""The official ``engine.io-client`` browser bundle, package data; it defines the global ``eio``."""
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>trio_engineio demo</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>trio_engineio demo</title><link rel="icon" href="data:,">
+</head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto">
 <h1>trio_engineio echo demo</h1>
 <p>Transport: <strong id="transport">connecting…</strong></p>
 <form id="form"><input id="input" autocomplete="off" autofocus placeholder="Type and press Enter">
 <button>Send</button></form>
 <pre id="log"></pre>
-<script src="SCRIPT_SRC"></script>
+<script src="/engine.io.min.js"></script>
 <script>
   const log = (line) => { document.getElementById("log").textContent += line + "\\n"; };
   const socket = eio(location.origin);
@@ -53,7 +46,7 @@ PAGE = """<!doctype html>
     if (input.value) { socket.send(input.value); input.value = ""; }
   });
 </script></body></html>
-""".replace("SCRIPT_SRC", _script_src)
+"""
 
 eio = AsyncServer(async_mode="asgi")
 
@@ -66,8 +59,8 @@ async def _echo(sid: str, data: Any) -> None:
 async def _page(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
-    if scope["path"] == "/engine.io.min.js" and _local_bundle is not None:
-        body, content_type = _local_bundle.read_bytes(), b"application/javascript"
+    if scope["path"] == "/engine.io.min.js":
+        body, content_type = CLIENT_BUNDLE.read_bytes(), b"application/javascript"
     elif scope["path"] == "/":
         body, content_type = PAGE.encode(), b"text/html; charset=utf-8"
     else:

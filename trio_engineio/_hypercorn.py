@@ -1,6 +1,6 @@
 """Everything trio_engineio knows about hypercorn's trio worker, in one place.
 
-Two things, each version-gated and each with a switch:
+Three things, each version-gated and each with a switch:
 
 * **Worker fixes** (:func:`install_worker_fixes`). hypercorn 0.18's ``TCPServer._close``
   calls ``stream.send_eof()`` outside the connection's ``send_lock``. ``send_eof`` holds
@@ -26,6 +26,10 @@ Two things, each version-gated and each with a switch:
   takes the ordinary ``await send({...})``. It touches only our own connections.
   Off with ``ASGIApp(..., hypercorn_fast_path=False)`` or
   ``TRIO_ENGINEIO_HYPERCORN_FAST_PATH=0``.
+
+* **Refusing permessage-deflate** (:func:`refuse_websocket_compression`), for
+  ``AsyncServer(websocket_compression=False)``: hypercorn accepts the extension whenever a
+  client offers it, and ASGI has no way to decline one.
 
 Anything unrecognised means plain ASGI, silently correct.
 """
@@ -62,6 +66,7 @@ __all__ = [
     "install_worker_fixes",
     "is_trio_worker_send",
     "limit_message_size",
+    "refuse_websocket_compression",
     "uninstall_worker_fixes",
     "worker_fixes",
     "worker_terminated",
@@ -442,6 +447,39 @@ def limit_message_size(send: Send, limit: int) -> Callable[[], bool] | None:
         return bool(buffer.length > buffer.max_length)
 
     return oversized
+
+
+def refuse_websocket_compression(send: Send) -> bool:
+    """Make hypercorn accept this websocket without permessage-deflate, whatever the client offers.
+
+    hypercorn's ``WSStream`` keeps the client's handshake (``Handshake``); on the app's
+    ``websocket.accept`` it negotiates the offered extensions against wsproto's
+    ``PerMessageDeflate``, which it always supports. Removing the offer from that
+    handshake before the accept leaves the ``101`` without ``permessage-deflate`` in
+    ``Sec-WebSocket-Extensions``, and the extension disabled: no frame is compressed.
+
+    Args:
+        send: the ASGI ``send`` of a websocket scope, before ``websocket.accept``.
+
+    Returns:
+        Whether the offer is gone (or there was none); ``False`` for any other ASGI server
+        (which decides itself: uvicorn's ``--ws-per-message-deflate false``), an unverified
+        hypercorn, or a websocket already accepted.
+    """
+    ws_stream = getattr(send, "__self__", None)
+    handshake: Any = getattr(ws_stream, "handshake", None)
+    if (
+        type(ws_stream).__module__ != "hypercorn.protocol.ws_stream"
+        or type(handshake).__name__ != "Handshake"
+        or getattr(handshake, "accepted", True) is not False
+        or not _verified(hypercorn_version())
+    ):
+        return False
+    offers = getattr(handshake, "extensions", None)
+    if offers:
+        kept = [offer for offer in offers if offer.split(";", 1)[0].strip().lower() != "permessage-deflate"]
+        handshake.extensions = kept or None
+    return True
 
 
 def worker_terminated(send: Send) -> Callable[[], Awaitable[None]] | None:

@@ -65,6 +65,19 @@ dropped, once the client has gone), so only a writer that knows says ``True``.
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 _CLIENT_CLOSE_GRACE = 1.0
+_UPGRADING_GET_NOOP_DELAY = 0.1
+"""Seconds a GET begun during an upgrade waits for its outcome before it answers NOOP.
+
+The reference server answers a GET during an upgrade with NOOP on its next 100 ms tick; a
+client that sent ``5`` before its GET is answered 400 by then, and the official client, which
+waits for that GET before it sends ``5``, is not held up for longer than with the reference.
+"""
+# async_handlers=True: at most this many handlers of one client wait at once; the messages
+# behind them queue in order (one client cannot make the server start tasks without bound).
+_MAX_HANDLER_RUNNERS = 32
+# How soon a message queued behind a busy handler is looked at again: if the handler then
+# waits, the message gets a runner of its own (a waiting handler found at once needs no timer).
+_HANDLER_RECHECK = 0.2
 """Seconds a client that sent CLOSE has to close its websocket before the server does."""
 
 
@@ -128,6 +141,12 @@ class Session:
         self.connected = False
         self._inbound_send: trio.MemorySendChannel[Any] | None = None
         self._inbound_receive: trio.MemoryReceiveChannel[Any] | None = None
+        # async_handlers=True: the runner task while it is inside a handler, how many runners
+        # run, and which one owns the queue (see _deliver_message).
+        self._busy_runner: trio.lowlevel.Task | None = None
+        self._runners = 0
+        self._runner_generation = 0
+        self._handler_recheck_at = math.inf
         if server.async_handlers:
             self._inbound_send, self._inbound_receive = trio.open_memory_channel[Any](server.outbound_buffer_size)
 
@@ -141,9 +160,9 @@ class Session:
         finally:
             # Wake every send still waiting for room in the outbound buffer: nothing will
             # drain it any more (without this, such a send hung forever).
-            self._outbound_receive.close()
-            self._overflow.clear()
-            self._overflow_drained.unpark_all()
+            self._release_waiting_sends()
+            if self._inbound_receive is not None:
+                self._inbound_receive.close()
             # When cancel() (shutdown after close_timeout) interrupts _run, its own
             # _stop_transports() call is skipped: the request tasks (a pending GET, the
             # websocket or probe reader) live outside this session and would wait forever.
@@ -151,6 +170,11 @@ class Session:
             self.disconnect_handled.set()
             self.finished.set()
             self.server._forget(self)
+
+    def _release_waiting_sends(self) -> None:
+        self._outbound_receive.close()
+        self._overflow.clear()
+        self._overflow_drained.unpark_all()
 
     def cancel(self) -> None:
         """Stop the session now, handlers included (server shutdown)."""
@@ -160,7 +184,7 @@ class Session:
         async with trio.open_nursery() as handler_nursery:
             self._handler_nursery = handler_nursery
             if self._inbound_receive is not None:
-                handler_nursery.start_soon(self._run_handlers, self._inbound_receive)
+                self._start_runner(handler_nursery)
             async with trio.open_nursery() as transport_nursery:
                 self._transport_nursery = transport_nursery
                 transport_nursery.start_soon(self._heartbeat)
@@ -169,7 +193,8 @@ class Session:
                 if self._inbound_send is not None:
                     self._inbound_send.close()  # handlers finish what has arrived, then end
                 if self.connected:
-                    await self.server._trigger_disconnect(self.sid, self.machine.close_reason)
+                    machine = self.machine
+                    await self.server._trigger_disconnect(self.sid, machine.close_reason, machine.close_detail)
                 self.disconnect_handled.set()
                 if self.machine.state is SessionState.CLOSING:
                     # A server close: the CLOSE packet rides behind the queued ones.
@@ -180,6 +205,9 @@ class Session:
                     # No write starts once the session is closed: only one under way can stall.
                     handler_nursery.start_soon(self._abort_stalled_write, self._ws_abort)
                 transport_nursery.cancel_scope.cancel()
+            # Nothing drains the outbound buffer any more: sends of handlers still waiting for
+            # room end now (the session is closed) rather than hold the handler nursery open.
+            self._release_waiting_sends()
             self._stop_transports()
 
     async def _abort_stalled_write(self, abort: Callable[[], None]) -> None:
@@ -253,9 +281,15 @@ class Session:
                 self.server.logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
                 if self._probe_scope is not None:
                     self._probe_scope.cancel()
+                self._wake_get()  # a GET that waited for the outcome is served as usual
             elif type(event) is UpgradeProbed:  # pragma: no branch
-                # The probe's reply is written by the probe's reader (see probe()).
-                self._release_get([_NOOP])
+                # The probe's reply is written by the probe's reader (see probe()). A GET begun
+                # before the websocket attached is released (the client pauses polling on it);
+                # one begun after waits for the upgrade's outcome (see handle_get).
+                if self.machine.pending_get_decision() is PollDecision.NOOP:
+                    self._release_get([_NOOP])
+                else:
+                    self._wake_get()
                 # Until UPGRADE nothing drains the buffer, and the client sends UPGRADE only once
                 # its POST is answered, which may wait on a send parked for room: take the
                 # buffer's packets (and with them the parked sends) aside, keeping their order.
@@ -272,6 +306,8 @@ class Session:
         if inbound is None:
             await self.server._trigger_message(self.sid, decoded)
             return
+        if self._busy_runner is not None:
+            self._unblock_handlers()
         # The _nowait calls skip the scheduling point that send() and receive() make even
         # when they need not wait: on the hot path that point costs more than the hop itself.
         # The reader still checkpoints in its own receive().
@@ -284,21 +320,76 @@ class Session:
         except trio.ClosedResourceError:
             pass
 
-    async def _run_handlers(self, inbound: trio.MemoryReceiveChannel[Any]) -> None:
-        """Run message handlers one at a time, in arrival order, beside the transport."""
+    def _unblock_handlers(self) -> None:
+        """Messages wait behind a handler under way: if it waits, they get a runner of their own.
+
+        The handler may wait for this very client's next message (a request/response over
+        Engine.IO); one runner would then wait for ever. Handlers that do not wait keep strict
+        order. A handler not waiting yet is looked at again shortly (it may start to).
+        """
+        runner = self._busy_runner
+        if runner is None or self._runners >= _MAX_HANDLER_RUNNERS:
+            return
+        if _waiting(runner):
+            assert self._handler_nursery is not None
+            self._busy_runner = None
+            self._start_runner(self._handler_nursery)
+            # The new runner's handler may wait too: look again once it has started.
+            self._schedule_handler_recheck(0)
+        else:
+            self._schedule_handler_recheck(_HANDLER_RECHECK)
+
+    def _schedule_handler_recheck(self, delay: float) -> None:
+        at = trio.current_time() + delay
+        if at < self._handler_recheck_at:
+            self._handler_recheck_at = at
+            self._reschedule_timer()
+
+    def _start_runner(self, nursery: trio.Nursery) -> None:
+        assert self._inbound_receive is not None
+        self._runner_generation += 1
+        self._runners += 1
+        nursery.start_soon(self._run_handlers, self._inbound_receive.clone(), self._runner_generation)
+
+    async def _run_handlers(self, inbound: trio.MemoryReceiveChannel[Any], generation: int) -> None:
+        """Run message handlers one at a time, in arrival order, beside the transport.
+
+        A runner hands the queue over when its handler waits while messages arrive (see
+        :meth:`_deliver_message`): it finishes that handler and ends.
+        """
         trigger = self.server._trigger_message
-        async with inbound:
-            while True:
-                try:
-                    data = inbound.receive_nowait()
-                except trio.WouldBlock:
+        task = trio.lowlevel.current_task()
+        try:
+            async with inbound:
+                while True:
+                    if generation != self._runner_generation:
+                        # Handed over. If the queue's owner now waits with messages behind it
+                        # (it found no runner free, at the bound), take the queue back.
+                        owner = self._busy_runner
+                        if owner is None or not _waiting(owner) or not inbound.statistics().current_buffer_used:
+                            return
+                        self._busy_runner = None
+                        self._runner_generation += 1
+                        generation = self._runner_generation
                     try:
-                        data = await inbound.receive()
+                        data = inbound.receive_nowait()
+                    except trio.WouldBlock:
+                        try:
+                            data = await inbound.receive()
+                        except trio.EndOfChannel:
+                            return
                     except trio.EndOfChannel:
                         return
-                except trio.EndOfChannel:
-                    return
-                await trigger(self.sid, data)
+                    self._busy_runner = task
+                    if self._handler_recheck_at == math.inf and inbound.statistics().current_buffer_used:
+                        self._schedule_handler_recheck(_HANDLER_RECHECK)
+                    try:
+                        await trigger(self.sid, data)
+                    finally:
+                        if self._busy_runner is task:
+                            self._busy_runner = None
+        finally:
+            self._runners -= 1
 
     async def receive_packet(self, packet: Packet, *, via: Transport) -> list[Event]:
         """Process one packet from the client (from a POST or a websocket reader).
@@ -319,14 +410,17 @@ class Session:
     async def _heartbeat(self) -> None:
         machine = self.machine
         while True:
-            deadline = machine.next_deadline()
-            if deadline == math.inf:
-                await trio.sleep_forever()
-            with trio.move_on_at(deadline) as scope:
+            with trio.move_on_at(min(machine.next_deadline(), self._handler_recheck_at)) as scope:
                 self._timer_scope = scope
                 await trio.sleep_forever()
             self._timer_scope = None
-            events = machine.handle_timeout(trio.current_time())
+            now = trio.current_time()
+            if now >= self._handler_recheck_at:
+                self._handler_recheck_at = math.inf
+                assert self._inbound_receive is not None
+                if self._inbound_receive.statistics().current_buffer_used:
+                    self._unblock_handlers()  # reschedules itself while the handler is busy
+            events = machine.handle_timeout(now)
             for packet in machine.packets_to_send():
                 self._enqueue_nowait(packet)
             await self._dispatch(events)
@@ -335,7 +429,7 @@ class Session:
         # Only an earlier deadline needs the timer moved; a later one is noticed when it wakes.
         scope = self._timer_scope
         if scope is not None:
-            deadline = self.machine.next_deadline()
+            deadline = min(self.machine.next_deadline(), self._handler_recheck_at)
             if deadline < scope.deadline:
                 scope.deadline = deadline
 
@@ -385,9 +479,11 @@ class Session:
                 # send: waiting here would deadlock the upgrade. The excess is bounded by what
                 # the application sends within upgrade_timeout.
                 self._overflow.append(packet)
+                self._wake_get()
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return True
             await self._outbound_send.send(packet)  # a full checkpoint, even with room
+            self._wake_get()
             return True
         except trio.BrokenResourceError as exc:
             # The session ended while this send waited for room (see run()).
@@ -416,6 +512,7 @@ class Session:
             if self._overflow or self._channel_full():
                 self._queued += 1
                 self._overflow.append(packet)
+                self._wake_get()
                 return
         elif self._overflow or self._overflow_waiters:
             raise QueueFull(f"the outbound buffer of session {self.sid} is full")
@@ -427,6 +524,7 @@ class Session:
         except trio.BrokenResourceError as exc:
             raise SocketIsClosedError(f"session {self.sid} is closed") from exc
         self._queued += 1
+        self._wake_get()
 
     @property
     def _upgrading(self) -> bool:
@@ -440,6 +538,7 @@ class Session:
     def _enqueue_nowait(self, packet: Packet) -> None:
         """Queue a control packet (PING, CLOSE) without waiting: past a full buffer it overflows."""
         self._queued += 1
+        self._wake_get()
         if self._overflow:
             self._overflow.append(packet)
             return
@@ -473,30 +572,44 @@ class Session:
         if decision is PollDecision.OVERLAP:
             await self._dispatch(events)
             return PollOutcome(None, 400)
-        if decision is PollDecision.NOOP:
-            return PollOutcome([_NOOP])
-        packets: list[Packet] | None = None
+        noop_at = math.inf  # AWAIT_UPGRADE: when the GET gives up waiting and answers NOOP
         try:
-            self._get_release = None
-            with trio.CancelScope() as scope:
-                self._get_scope = scope
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_cancel_on_disconnect, receive, scope)
-                    packets = await self._collect_poll()
-                    nursery.cancel_scope.cancel()
+            while True:
+                if decision is PollDecision.PROCEED:
+                    packets = self._collect_poll()
+                    if packets:
+                        self._queued -= len(packets)
+                        return PollOutcome(packets, taken=True)
+                elif decision is PollDecision.AWAIT_UPGRADE:
+                    # Begun during the upgrade: the client may have sent 2probe and 5 before this
+                    # GET, so the upgrade's outcome answers it (400, or served as usual). It may
+                    # also be a client that waits for this GET before it sends UPGRADE: NOOP soon.
+                    if noop_at == math.inf:
+                        noop_at = trio.current_time() + _UPGRADING_GET_NOOP_DELAY
+                    elif trio.current_time() >= noop_at:
+                        return PollOutcome([_NOOP])
+                elif decision is PollDecision.REJECT:
+                    return PollOutcome(None, 400)  # the upgrade completed: the client is on its websocket
+                else:
+                    return PollOutcome([_NOOP])  # the probe was answered: the client pauses polling
+                # Nothing to send: wait in this task, with no helper task, for the client to
+                # leave (ASGI's http.disconnect) or for this scope to be cancelled by a packet
+                # being queued (_wake_get), by a release (_release_get), or by a change of the
+                # upgrade (_wake_get).
+                self._get_release = None
+                deadline = noop_at if decision is PollDecision.AWAIT_UPGRADE else math.inf
+                with trio.CancelScope(deadline=deadline) as scope:
+                    self._get_scope = scope
+                    while (await receive())["type"] != "http.disconnect":
+                        pass  # the GET's empty http.request
+                    return PollOutcome(None)  # the client went away
+                self._get_scope = None
+                if self._get_release is not None:
+                    return PollOutcome(self._get_release)
+                decision = self.machine.pending_get_decision()
         finally:
             self._get_scope = None
             self.machine.end_get()
-        if scope.cancelled_caught:
-            if packets:
-                # Taken in the same instant as the cancel: keep them for the next GET.
-                self._carry.extendleft(reversed(packets))
-            if self._get_release is None:
-                return PollOutcome(None)  # the client went away
-            return PollOutcome(self._get_release)
-        assert packets is not None
-        self._queued -= len(packets)
-        return PollOutcome(packets, taken=True)
 
     def poll_sent(self, outcome: PollOutcome) -> None:
         """The GET response carrying ``outcome`` was sent."""
@@ -509,10 +622,11 @@ class Session:
             self._carry.extendleft(reversed(outcome.packets))
             self._queued += len(outcome.packets)
 
-    async def _collect_poll(self) -> list[Packet]:
+    def _collect_poll(self) -> list[Packet]:
+        """What one poll response carries: queued packets, bounded by bytes and count."""
         first = self._take_nowait()
         if first is None:
-            first = await self._outbound_receive.receive()
+            return []
         server = self.server
         batch = [first]
         size = len(encode_payload_packet(first).encode())
@@ -529,6 +643,12 @@ class Session:
             if packet.type is PacketType.CLOSE:
                 break
         return batch
+
+    def _wake_get(self) -> None:
+        """A packet was queued: a GET waiting for one collects it (a no-op when none waits)."""
+        scope = self._get_scope
+        if scope is not None:
+            scope.cancel()
 
     def _release_get(self, packets: list[Packet]) -> None:
         if self._get_scope is not None:
@@ -574,8 +694,12 @@ class Session:
 
     def _on_upgraded(self) -> None:
         self._probe_scope = None
-        # The polling scope ends here: a GET still waiting is released with NOOP.
-        self._release_get([_NOOP])
+        # The polling scope ends here: a GET still waiting is released with NOOP, or answered
+        # 400 if it began during the upgrade (the client has left polling; see handle_get).
+        if self.machine.pending_get_decision() is PollDecision.REJECT:
+            self._wake_get()
+        else:
+            self._release_get([_NOOP])
 
     async def _websocket_writer(self, write: WebSocketWriter) -> None:
         """Drain the outbound buffer onto the websocket, in batches, after any fast-path write."""
@@ -604,10 +728,11 @@ class Session:
                 self._write_done.unpark_all()
 
 
-async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
-    """Cancel ``scope`` when the HTTP client disconnects (so a waiting GET takes nothing)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            scope.cancel()
-            return
+def _waiting(task: trio.lowlevel.Task) -> bool:
+    """Whether ``task`` is blocked waiting for something (not merely at a checkpoint).
+
+    Trio has no public name for it: a blocked task holds the abort function of its wait,
+    which is cleared when it is rescheduled. A Trio without that attribute counts every
+    busy runner as waiting (correct: the next message runs beside it; only slower).
+    """
+    return getattr(task, "_abort_func", True) is not None

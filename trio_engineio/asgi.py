@@ -20,6 +20,13 @@ from trio_engineio.server import AsyncServer
 
 __all__ = ["ASGIApp", "get_static_file"]
 
+_WRONG_LOOP = (
+    "trio_engineio runs on Trio, but this ASGI server runs the application on {library}: "
+    "start it with `hypercorn --worker-class trio module:app` (or `trio-engineio serve module:app`)"
+)
+"""Logged once and answered to everything when the ASGI server does not run the app on Trio."""
+_TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
+
 
 _CONTENT_TYPES = {
     "css": "text/css",
@@ -97,8 +104,12 @@ class ASGIApp:
     """An ASGI application serving an :class:`~trio_engineio.AsyncServer`, like python-engineio's ``ASGIApp``.
 
     Requests under ``engineio_path`` go to the server, then static files are
-    tried, then ``other_asgi_app``; anything left gets a 404. ASGI lifespan
-    runs the server (see :meth:`lifespan`).
+    tried, then ``other_asgi_app``; anything left gets a 404 (a websocket too,
+    where the ASGI server offers the websocket denial response extension; else
+    it is closed). ASGI lifespan runs the server (see :meth:`lifespan`). Run by an
+    ASGI server on asyncio instead of Trio, it logs once at ERROR how to start it
+    on Trio, fails lifespan startup with that message, and answers every request
+    500 with it.
 
     Args:
         engineio_server: the server.
@@ -107,7 +118,8 @@ class ASGIApp:
         static_files: python-engineio's static file mapping (see
             :func:`~trio_engineio.asgi.get_static_file`).
         engineio_path: the URL prefix of Engine.IO, under the scope's ``root_path``;
-            ``None`` sends all traffic to the server.
+            ``None`` sends all traffic to the server, and so do ``''`` and ``'/'`` (every
+            path is under the root), as in python-engineio.
         on_startup: a callable (sync or async) run at lifespan startup.
         on_shutdown: a callable (sync or async) run at lifespan shutdown.
         hypercorn_worker_fixes: under hypercorn's trio worker, fix its close race (a
@@ -140,12 +152,15 @@ class ASGIApp:
         self.engineio_server = engineio_server
         self.hypercorn_worker_fixes = hypercorn_worker_fixes
         self._worker_checked = False
+        self._wrong_loop: str | None = None  # what every request is answered, when not run on Trio
         self._lifespan_nursery: trio.Nursery | None = None
         self._termination_watched: object = None  # the lifespan nursery watched in (one per run)
         engineio_server._hypercorn_fast_path = hypercorn_fast_path
         self.other_asgi_app = other_asgi_app
         if engineio_path is not None:
-            engineio_path = "/" + engineio_path.strip("/") + "/"
+            # '' and '/' mean the root, as in python-engineio: every request goes to the server.
+            stripped = engineio_path.strip("/")
+            engineio_path = f"/{stripped}/" if stripped else "/"
         self.engineio_path = engineio_path
         self.static_files = static_files or {}
         self.on_startup = on_startup
@@ -171,6 +186,9 @@ class ASGIApp:
         kind = scope["type"]
         if not self._worker_checked:
             self._check_worker(send)
+        if self._wrong_loop is not None:
+            await self._refuse_wrong_loop(scope, receive, send, self._wrong_loop)
+            return
         if kind == "lifespan":
             await self.lifespan(scope, receive, send)
             return
@@ -188,15 +206,37 @@ class ASGIApp:
         if self.other_asgi_app is not None:
             await self.other_asgi_app(scope, receive, send)
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+            await _refuse_websocket(scope, receive, send, 404, b"Not Found")
         else:
             await self.not_found(receive, send)
 
     def _check_worker(self, send: Send) -> None:
         # At lifespan startup, or at the first request when lifespan is off.
         self._worker_checked = True
+        library = _foreign_async_library()
+        if library is not None:
+            self._wrong_loop = _WRONG_LOOP.format(library=library)
+            self.engineio_server.logger.error("%s", self._wrong_loop)
+            return
         if _hypercorn.is_trio_worker_send(send):
             _hypercorn.install_worker_fixes(self.hypercorn_worker_fixes, send=send)
+
+    async def _refuse_wrong_loop(self, scope: Scope, receive: Receive, send: Send, text: str) -> None:
+        """Answer every event with ``text``: on another event loop no Trio call can run, so none is made."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.failed", "message": text})
+                    return
+                if message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        elif kind == "websocket":
+            await _refuse_websocket(scope, receive, send, 500, text.encode())
+        else:
+            await send_response(send, 500, [_TEXT_PLAIN], text.encode())
 
     def _watch_termination(self, send: Send) -> None:
         # Lifespan's send knows nothing of hypercorn's worker context; the first request's does.
@@ -347,6 +387,39 @@ async def _call(hook: Callable[[], Any] | None) -> None:
     result = hook()
     if inspect.isawaitable(result):
         await result
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
+    """Refuse a websocket handshake with an HTTP ``status`` where the ASGI server can send one.
+
+    That is ASGI's websocket denial response extension (hypercorn has it); elsewhere
+    the websocket is closed before it is accepted, which servers answer with 403.
+    """
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return  # the client went away first
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        headers = [_TEXT_PLAIN, (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1000})
+
+
+def _foreign_async_library() -> str | None:
+    """The async library running this task when it is not Trio (``'asyncio'``...); ``None`` under Trio."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        pass
+    else:
+        return None
+    try:
+        import sniffio  # trio's own dependency
+
+        return sniffio.current_async_library()
+    except Exception:  # sniffio missing, or it does not know this loop
+        return "an event loop that is not Trio's"
 
 
 def _app_path(scope: Scope) -> str:

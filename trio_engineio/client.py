@@ -32,6 +32,7 @@ import trio
 from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal
 from trio_engineio._concurrency import start_background_task as _start_background_task
 from trio_engineio._json import decode_message, encode_json
+from trio_engineio._logging import LoggerLike, given_logger
 from trio_engineio._transports import (
     ClientWebSocket,
     PollingTransport,
@@ -86,7 +87,9 @@ class AsyncClient(AsyncHelpers):
     Args:
         logger: ``True`` to log the client's activity at INFO level to the
             ``trio_engineio.client`` logger, ``False`` to log only errors, or a
-            :class:`logging.Logger` to log to.
+            logger to log to: a :class:`logging.Logger`, a :class:`logging.LoggerAdapter`,
+            a structlog logger, any object with ``debug``, ``info``, ``warning``,
+            ``error`` and ``exception`` methods (anything else is a ``TypeError``).
         json: a module with ``dumps`` and ``loads`` used to encode ``dict``/``list``
             messages and decode received text; this client's only (unlike
             python-engineio, not a process-wide setting).
@@ -138,7 +141,7 @@ class AsyncClient(AsyncHelpers):
 
     def __init__(
         self,
-        logger: bool | logging.Logger = False,
+        logger: bool | LoggerLike = False,
         json: Any = None,
         request_timeout: float = 5,
         http_session: httpx.AsyncClient | Callable[[], httpx.AsyncClient | Awaitable[httpx.AsyncClient]] | None = None,
@@ -151,7 +154,11 @@ class AsyncClient(AsyncHelpers):
     ) -> None:
         self.handlers: dict[str, Callable[..., Any]] = {}
         self.state = "disconnected"
+        """``'disconnected'``, ``'connected'`` (from the handshake on, before the ``connect`` handler runs) or
+        ``'disconnecting'`` (the connection is closing, its ``disconnect`` handler yet to run), as in
+        python-engineio. Read it; the client sets it."""
         self.sid: str | None = None
+        """The session id the server gave the connection, ``None`` when not connected. Read it; the client sets it."""
         self.ssl_verify = ssl_verify
         self.handle_sigint = handle_sigint  # kept for python-engineio code that reads it; never acted on
         self.request_timeout = request_timeout
@@ -160,17 +167,18 @@ class AsyncClient(AsyncHelpers):
         split_websocket_options(self.websocket_extra_options)  # a wrong key fails here, not mid-upgrade
         self.websocket_connector = websocket_connector
         self._json: Any = json if json is not None else _stdlib_json
-        if isinstance(logger, logging.Logger):
-            self.logger = logger
+        given = given_logger(logger)  # any logger-like object, as python-engineio takes it
+        if given is not None:
+            self.logger: LoggerLike = given
             self._verbose = True
         else:
-            self.logger = default_logger
             self._verbose = bool(logger)
-            if logger is True and self.logger.level == logging.NOTSET:
-                self.logger.setLevel(logging.INFO)
-            if logger is True and not self.logger.hasHandlers():
+            if logger is True and default_logger.level == logging.NOTSET:
+                default_logger.setLevel(logging.INFO)
+            if logger is True and not default_logger.hasHandlers():
                 # As python-engineio does: logger=True must show something without logging setup.
-                self.logger.addHandler(logging.StreamHandler())
+                default_logger.addHandler(logging.StreamHandler())
+            self.logger = default_logger
         self._http: httpx.AsyncClient | None = None
         self._http_factory: Callable[[], httpx.AsyncClient | Awaitable[httpx.AsyncClient]] | None = None
         if isinstance(http_session, httpx.AsyncClient):

@@ -19,15 +19,19 @@ __all__ = [
     "ConnectionError",
     "ContentTooLongError",
     "EngineIOError",
+    "InvalidStateError",
     "LocalProtocolError",
     "ProtocolError",
     "QueueEmpty",
     "QueueFull",
     "RemoteProtocolError",
     "SocketIsClosedError",
+    "TaskCancelledError",
     "UnknownPacketError",
     "WebSocketClosedError",
 ]
+
+_NOT_GIVEN: object = object()
 
 
 class CloseReason(str, enum.Enum):
@@ -76,7 +80,8 @@ class ProtocolError(EngineIOError):
     """The Engine.IO protocol was violated.
 
     Args:
-        message: what was wrong.
+        message: what was wrong; the class's ``default_message`` when left out
+            (``UnknownPacketError()`` and ``ContentTooLongError()`` work, as in python-engineio).
         http_status: overrides the class's ``http_status``.
         error_code: overrides the class's ``error_code``.
 
@@ -88,6 +93,7 @@ class ProtocolError(EngineIOError):
             ``{"code": N, "message": "..."}``, or ``None`` when the error is not
             about a request (a bad packet inside a live session).
         close_reason: how the session ends if this error ends it.
+        default_message: the message when none is given.
 
     Example::
 
@@ -100,14 +106,17 @@ class ProtocolError(EngineIOError):
     http_status: int = 400
     error_code: int | None = None
     close_reason: CloseReason = CloseReason.TRANSPORT_ERROR
+    default_message: str = "the Engine.IO protocol was violated"
 
     def __init__(
         self,
-        message: str,
+        message: str | None = None,
         *,
         http_status: int | None = None,
         error_code: int | None = None,
     ) -> None:
+        if message is None:
+            message = self.default_message
         super().__init__(message)
         self.message = message
         if http_status is not None:
@@ -151,6 +160,8 @@ class UnknownPacketError(RemoteProtocolError):
             ...
     """
 
+    default_message = "the packet could not be decoded"
+
 
 class ContentTooLongError(RemoteProtocolError):
     """A body or message exceeded the configured size limit (python-engineio's name).
@@ -165,6 +176,7 @@ class ContentTooLongError(RemoteProtocolError):
     """
 
     http_status = 413
+    default_message = "the content exceeds the size limit"
 
 
 class SocketIsClosedError(EngineIOError):
@@ -221,6 +233,42 @@ class QueueFull(EngineIOError):
     """
 
 
+class TaskCancelledError(EngineIOError):
+    """The background task was cancelled: its ``result()`` and ``exception()`` raise this.
+
+    asyncio raises ``asyncio.CancelledError`` there. On Trio, cancellation is the
+    business of the cancel scope that was cancelled, and raising ``trio.Cancelled``
+    in another task would cancel that task's code instead; so a cancelled task's
+    outcome is this ordinary error, which an ``except Exception`` also catches.
+    ``await task`` returns ``None`` for a cancelled task rather than raising.
+
+    Example::
+
+        task.cancel()
+        await task  # None
+        try:
+            task.result()
+        except trio_engineio.TaskCancelledError:
+            assert task.cancelled()
+    """
+
+
+class InvalidStateError(EngineIOError):
+    """A background task's ``result()`` or ``exception()`` was asked for before it finished.
+
+    The counterpart of ``asyncio.InvalidStateError``: check ``task.done()`` first,
+    or ``await task``.
+
+    Example::
+
+        task = eio.start_background_task(compute)
+        try:
+            task.result()
+        except trio_engineio.InvalidStateError:
+            result = await task
+    """
+
+
 class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public name)
     """A client could not connect, or lost its connection.
 
@@ -228,10 +276,16 @@ class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public n
     python-engineio users write ``except engineio.exceptions.ConnectionError``;
     it is *not* a subclass of the builtin ``ConnectionError``.
 
+    As in python-engineio, a refused handshake puts the server's body second in
+    ``args``: ``ConnectionError("Unexpected status code 401 ...", body)``, so code
+    reading ``exc.args[1]`` (python-socketio does) keeps working. ``str(exc)`` is
+    the message alone.
+
     Args:
         message: what happened.
+        error_body: the decoded JSON body of a refused handshake (``None`` when it
+            was not JSON); when given, even as ``None``, it is ``args[1]``.
         status_code: the HTTP status of a refused handshake.
-        error_body: the decoded JSON body of a refused handshake.
 
     Attributes:
         status_code: the HTTP status of a refused handshake, when there was one.
@@ -244,18 +298,26 @@ class ConnectionError(EngineIOError):  # noqa: A001  (python-engineio's public n
         except trio_engineio.ConnectionError as exc:
             if exc.status_code == 401:
                 print("refused:", exc.error_body)  # what the server's connect handler returned
+                assert exc.args[1] == exc.error_body  # python-engineio's place for it
     """
 
     def __init__(
         self,
-        message: str,
+        message: str = "",
+        error_body: object = _NOT_GIVEN,
         *,
         status_code: int | None = None,
-        error_body: object = None,
     ) -> None:
-        super().__init__(message)
+        if error_body is _NOT_GIVEN:
+            super().__init__(message)
+            error_body = None
+        else:
+            super().__init__(message, error_body)
         self.status_code = status_code
         self.error_body = error_body
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class WebSocketClosedError(ConnectionError):

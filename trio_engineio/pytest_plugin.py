@@ -1,10 +1,16 @@
 """A pytest plugin with fixtures for testing Engine.IO apps under pytest-trio.
 
-Enable it with one line in your ``conftest.py``::
+Install it with its requirements (pytest and pytest-trio)::
+
+    pip install 'engineio-trio[testing]'
+
+pytest then loads it by itself, through its ``pytest11`` entry point. The line
+of earlier versions, in your top-level ``conftest.py``, is still accepted (and
+needed when ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is set)::
 
     pytest_plugins = ["trio_engineio.pytest_plugin"]
 
-then define an ``asgi_app`` fixture returning your application, and ask for
+Define an ``asgi_app`` fixture returning your application, and ask for
 ``engineio_url`` (real hypercorn on 127.0.0.1 port 0), ``engineio_http`` (an
 httpx client, in memory) or ``engineio_client`` (an
 :class:`~trio_engineio.AsyncClient`, in memory)::
@@ -19,7 +25,9 @@ httpx client, in memory) or ``engineio_client`` (an
         assert response.status_code == 200
 
 The fixtures are async (pytest-trio runs them in the test's own nursery), so
-use them from ``async def`` tests only.
+use them from ``async def`` tests only. Without pytest-trio, a test asking for
+one fails with the command that installs it, and ``trio_mode = true`` in the
+configuration is a usage error that says the same.
 """
 
 from __future__ import annotations
@@ -34,6 +42,48 @@ from trio_engineio.client import AsyncClient
 from trio_engineio.testing import open_client, open_http_client, open_lifespan, serve_hypercorn
 
 __all__ = ["engineio_client", "engineio_http", "engineio_url"]
+
+_INSTALL = "pip install 'engineio-trio[testing]'"
+
+
+def _pytest_trio_registered(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """Whether pytest-trio is loaded, by its entry point (``trio``) or by module name."""
+    return any(getattr(plugin, "__name__", None) == "pytest_trio.plugin" for plugin in pluginmanager.get_plugins())
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Declare pytest-trio's ``trio_mode`` while pytest-trio is absent, so that :func:`pytest_configure` can explain.
+
+    Without it, ``trio_mode = true`` is an unknown option, which pytest reports
+    after collection as a warning (an ``INTERNALERROR`` under ``filterwarnings = error``)
+    that does not say what is missing. When pytest-trio is loaded after this
+    plugin, its own declaration replaces this one.
+    """
+    if not _pytest_trio_registered(pluginmanager):
+        parser.addini("trio_mode", "pytest-trio's switch (pytest-trio is not installed)", type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``trio_mode = true`` without pytest-trio with a usage error that names the missing package."""
+    if not _pytest_trio_registered(config.pluginmanager) and config.getini("trio_mode"):
+        raise pytest.UsageError(
+            f"trio_mode is set in {config.inipath or 'the configuration'} but pytest-trio, which reads it, is "
+            f"not installed (or is disabled by -p no:trio); trio_engineio's fixtures need it too: {_INSTALL}"
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that asks for this plugin's fixtures without pytest-trio, saying how to install it."""
+    if _pytest_trio_registered(item.config.pluginmanager):
+        return
+    wanted = [name for name in __all__ if name in getattr(item, "fixturenames", ())]
+    if wanted:
+        pytest.fail(
+            f"{', '.join(wanted)}: trio_engineio's fixtures are async and need pytest-trio, which is not installed "
+            f"(or is disabled by -p no:trio): {_INSTALL}, then set trio_mode = true in the pytest configuration",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from trio_engineio._http import (
     send_response,
 )
 from trio_engineio._json import encode_json
+from trio_engineio._logging import LoggerLike, given_logger
 from trio_engineio._session import Session, WebSocketWriter
 from trio_engineio.exceptions import (
     CloseReason,
@@ -44,6 +45,7 @@ from trio_engineio.exceptions import (
     SocketIsClosedError,
     UnknownPacketError,
 )
+from trio_engineio.packet import PacketLike, to_protocol_packet
 from trio_engineio.protocol import (
     EngineIORequest,
     ErrorCode,
@@ -73,6 +75,8 @@ __all__ = ["AsyncServer"]
 _default_logger = logging.getLogger("trio_engineio.server")
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 _EVENTS = ("connect", "disconnect", "message")
+_HOOK_EVENTS = ("initial_headers", "headers", "connection_error")
+"""Events of engine.io's server that python-engineio lacks; :meth:`AsyncServer.on` takes them too."""
 _NOT_RUNNING = (
     "the AsyncServer is not running: serve it through trio_engineio.ASGIApp (ASGI lifespan starts it), "
     "or run it inside a Trio program with `async with server:`"
@@ -104,11 +108,18 @@ class AsyncServer(AsyncHelpers):
             a list of origins, or ``callable(origin[, environ]) -> bool``;
             ``[]`` turns CORS handling off.
         cors_credentials: send ``Access-Control-Allow-Credentials: true``.
-        logger: ``True`` to log at INFO, ``False`` for errors only, or a Logger.
+        logger: ``True`` to log at INFO, ``False`` for errors only (both to the
+            ``trio_engineio.server`` logger), or a logger to log to: a
+            :class:`logging.Logger`, a :class:`logging.LoggerAdapter`, a structlog
+            logger, any object with ``debug``, ``info``, ``warning``, ``error`` and
+            ``exception`` methods (anything else is a ``TypeError``).
         json: a module with ``dumps``/``loads`` used by this server only.
-        async_handlers: run message handlers in the session's handler task, so a
-            slow handler does not hold up reading (pongs keep the session alive);
-            one client's messages are handled one at a time, in order. ``False``
+        async_handlers: run message handlers beside the transport's reader, so a
+            slow handler does not hold up reading (pongs keep the session alive).
+            One client's handlers start in arrival order and run one at a time
+            while they do not wait; a handler that waits (for I/O, a lock, that
+            client's next message) lets the next ones run beside it, at most 32
+            at once per client (see "Events" in the server guide). ``False``
             runs handlers inline in the transport's reader, which is faster.
         monitor_clients: accepted for compatibility; every session always has
             its own heartbeat timer.
@@ -125,6 +136,17 @@ class AsyncServer(AsyncHelpers):
             ``max_http_buffer_size`` bytes, so keep this well above its bursts.
         close_timeout: seconds a server close waits for its CLOSE packet to reach
             a polling client before the session is dropped.
+        allow_request: ``callable(environ)``, plain or async, asked about every
+            handshake (polling and websocket) before a session exists, as engine.io's
+            ``allowRequest``: ``True`` or ``None`` lets the request through; ``False``
+            refuses it with 403 and ``{"code":4,"message":"Forbidden"}``; a string
+            refuses it with that string as the message; anything else refuses it, and
+            so does an exception (logged). A refusal also fires ``connection_error``.
+        websocket_compression: ``False`` refuses the permessage-deflate extension that
+            websocket clients offer (engine.io's ``perMessageDeflate: false``, its
+            default): no CPU spent compressing each message. It takes effect under
+            hypercorn's Trio worker, which otherwise always accepts the offer; other ASGI
+            servers decide themselves (uvicorn: ``--ws-per-message-deflate false``).
 
     Raises:
         ValueError: an invalid ``async_mode`` or ``transports``, or a buffer or
@@ -144,7 +166,8 @@ class AsyncServer(AsyncHelpers):
     """The disconnect reasons (``AsyncServer.reason.PING_TIMEOUT``, ...)."""
 
     event_names = _EVENTS
-    """The events :meth:`on` accepts: ``('connect', 'disconnect', 'message')``."""
+    """python-engineio's events: ``('connect', 'disconnect', 'message')``. :meth:`on` also
+    accepts engine.io's ``'initial_headers'``, ``'headers'`` and ``'connection_error'``."""
 
     def __init__(
         self,
@@ -158,7 +181,7 @@ class AsyncServer(AsyncHelpers):
         cookie: str | dict[str, Any] | None = None,
         cors_allowed_origins: str | Sequence[str] | Callable[..., bool] | None = None,
         cors_credentials: bool = True,
-        logger: bool | logging.Logger = False,
+        logger: bool | LoggerLike = False,
         json: Any = None,
         async_handlers: bool = True,
         monitor_clients: bool | None = None,
@@ -169,6 +192,8 @@ class AsyncServer(AsyncHelpers):
         max_packets_per_poll: int = 16,
         max_packets_per_post: int = 1024,
         close_timeout: float = 5,
+        allow_request: Callable[[dict[str, Any]], Any] | None = None,
+        websocket_compression: bool = True,
     ) -> None:
         if async_mode not in (None, "asgi"):
             raise ValueError(f"invalid async_mode {async_mode!r}: trio_engineio only supports 'asgi'")
@@ -194,16 +219,19 @@ class AsyncServer(AsyncHelpers):
         self.max_packets_per_poll = max_packets_per_poll
         self.max_packets_per_post = max_packets_per_post
         self.close_timeout = close_timeout
+        self.allow_request = allow_request
+        self.websocket_compression = websocket_compression
         self._json: Any = json if json is not None else stdlib_json
-        if isinstance(logger, logging.Logger):
-            self.logger = logger
+        given = given_logger(logger)  # any logger-like object, as python-engineio takes it
+        if given is not None:
+            self.logger: LoggerLike = given
         else:
-            self.logger = _default_logger
-            if self.logger.level == logging.NOTSET:
-                self.logger.setLevel(logging.INFO if logger else logging.ERROR)
-            if logger is True and not self.logger.hasHandlers():
+            if _default_logger.level == logging.NOTSET:
+                _default_logger.setLevel(logging.INFO if logger else logging.ERROR)
+            if logger is True and not _default_logger.hasHandlers():
                 # As python-engineio does: logger=True must show something without logging setup.
-                self.logger.addHandler(logging.StreamHandler())
+                _default_logger.addHandler(logging.StreamHandler())
+            self.logger = _default_logger
         if transports is None:
             self.transports = [Transport.POLLING, Transport.WEBSOCKET]
         else:
@@ -350,10 +378,33 @@ class AsyncServer(AsyncHelpers):
     def on(self, event: str, handler: _Handler | None = None) -> Callable[[_Handler], _Handler] | None:
         """Register an event handler, as a decorator or a call.
 
+        python-engineio's events (:attr:`event_names`):
+
+        * ``'connect'`` (``sid, environ``; return ``False`` to refuse);
+        * ``'message'`` (``sid, data``);
+        * ``'disconnect'`` (``sid, reason, description``, or ``sid, reason``, or just
+          ``sid``: the handler's signature decides; ``description`` says why in words,
+          ``''`` when there is nothing to add).
+
+        engine.io's server events, which python-engineio lacks:
+
+        * ``'initial_headers'`` (``headers, environ``): add response headers to a
+          handshake (the polling handshake's response, a websocket's ``101``) by
+          setting keys of the ``dict`` ``headers`` (a value is a ``str``, or a list of
+          them for a repeated header);
+        * ``'headers'`` (``headers, environ``): the same for every polling response
+          (GET, POST, the handshake after ``initial_headers``) and every accepted
+          websocket. A header set here replaces the server's header of that name;
+          refusals get none;
+        * ``'connection_error'`` (``environ, code, message``): a request was refused
+          (any 4xx answer with a ``{"code", "message"}`` JSON body, ``allow_request``
+          refusals included; not a refusal by your ``connect`` handler, which knows).
+          ``code`` is a :class:`~trio_engineio.protocol.ErrorCode` (an ``int``).
+
+        A handler that raises is logged; the request goes on (a refusal is still sent).
+
         Args:
-            event: ``'connect'`` (``sid, environ``; return ``False`` to refuse),
-                ``'message'`` (``sid, data``) or ``'disconnect'`` (``sid, reason``,
-                or just ``sid``).
+            event: the event's name.
             handler: the handler, sync or async; omit it to use ``on`` as a decorator.
 
         Raises:
@@ -364,9 +415,17 @@ class AsyncServer(AsyncHelpers):
             @eio.on("connect")
             async def connect(sid, environ):
                 return environ.get("HTTP_AUTHORIZATION") == "secret"
+
+            @eio.on("initial_headers")
+            def initial_headers(headers, environ):
+                headers["X-Served-By"] = "node-7"
+
+            @eio.on("connection_error")
+            def connection_error(environ, code, message):
+                print(environ["REMOTE_ADDR"], code, message)
         """
-        if event not in _EVENTS:
-            raise ValueError(f"invalid event {event!r}: use one of {', '.join(_EVENTS)}")
+        if event not in _EVENTS and event not in _HOOK_EVENTS:
+            raise ValueError(f"invalid event {event!r}: use one of {', '.join(_EVENTS + _HOOK_EVENTS)}")
 
         def set_handler(handler: _Handler) -> _Handler:
             self.handlers[event] = handler
@@ -462,25 +521,38 @@ class AsyncServer(AsyncHelpers):
         except SocketIsClosedError:
             self.logger.warning("Cannot send to sid %s: the session is closed", sid)
 
-    async def send_packet(self, sid: str, pkt: Packet) -> None:
-        """Send a raw :class:`~trio_engineio.protocol.Packet` to a client.
+    async def send_packet(self, sid: str, pkt: Packet | PacketLike) -> None:
+        """Send a raw packet to a client.
 
-        Like :meth:`send`, it waits while the outbound buffer is full, and an
-        unknown or closed sid is logged and ignored.
+        The packet is a :class:`trio_engineio.protocol.Packet`, or a python-engineio
+        style packet object: :class:`trio_engineio.packet.Packet`, or python-engineio's
+        own ``engineio.packet.Packet`` (as python-socketio sends), or anything with
+        ``packet_type`` and ``data`` attributes; ``dict``/``list`` data is sent as JSON
+        text, encoded with this server's ``json`` module. Like :meth:`send`, it waits
+        while the outbound buffer is full, and an unknown or closed sid is logged and
+        ignored. A packet that cannot be sent is refused here, before anything is
+        queued: the session carries on.
 
         Args:
             sid: the recipient's session id.
             pkt: the packet.
 
         Raises:
-            LocalProtocolError: the packet cannot be encoded (see
-                :func:`~trio_engineio.protocol.packet.check_sendable`); nothing is queued.
+            TypeError: ``pkt`` is not a packet, or its data is of a type that cannot
+                be sent (see :func:`~trio_engineio.packet.to_protocol_packet`).
+            LocalProtocolError: the packet cannot be encoded: an unknown packet type,
+                binary data on a control packet, text with a lone surrogate (see
+                :func:`~trio_engineio.protocol.packet.check_sendable`).
 
         Example::
 
             from trio_engineio.protocol import Packet, PacketType
 
             await eio.send_packet(sid, Packet(PacketType.MESSAGE, "raw text"))
+
+            from trio_engineio import packet  # python-engineio's way
+
+            await eio.send_packet(sid, packet.Packet(packet.MESSAGE, "raw text"))
         """
         # A checkpoint on every path (Trio's rule; an app looping over a gone sid must not
         # freeze the server): a cancel point before the packet is queued or written, so that
@@ -488,8 +560,10 @@ class AsyncServer(AsyncHelpers):
         # reached one. A websocket write from this task often reaches none (WebSocketWriter).
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
+            if not isinstance(pkt, Packet):
+                pkt = to_protocol_packet(pkt, self._json)
             check_sendable(pkt)
-        except LocalProtocolError:
+        except (LocalProtocolError, TypeError):
             await trio.lowlevel.cancel_shielded_checkpoint()
             raise
         session = self._sessions.get(sid)
@@ -772,12 +846,15 @@ class AsyncServer(AsyncHelpers):
                 raise
             self.logger.exception("message handler error")
 
-    async def _trigger_disconnect(self, sid: str, reason: CloseReason | None) -> None:
+    async def _trigger_disconnect(self, sid: str, reason: CloseReason | None, description: str = "") -> None:
         handler = self.handlers.get("disconnect")
         if handler is None:
             return
         try:
-            if _accepts_two_arguments(handler):
+            if _accepts_arguments(handler, 3):
+                # engine.io's close event: the reason and a description (our log line's detail).
+                result = handler(sid, (reason or CloseReason.TRANSPORT_CLOSE).value, description)
+            elif _accepts_two_arguments(handler):
                 result = handler(sid, reason.value if reason else CloseReason.TRANSPORT_CLOSE.value)
             else:
                 result = handler(sid)
@@ -787,6 +864,50 @@ class AsyncServer(AsyncHelpers):
             if is_fatal(exc):
                 raise
             self.logger.exception("disconnect handler error")
+
+    async def _trigger_connection_error(self, environ: dict[str, Any], code: ErrorCode, message: str) -> None:
+        """engine.io's ``connection_error``: a request is being refused (the refusal goes on regardless)."""
+        try:
+            await self._call_handler("connection_error", environ, code, message)
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            self.logger.exception("connection_error handler error")
+
+    async def _hook_headers(self, environ: dict[str, Any], *, initial: bool) -> Headers:
+        """The headers the ``initial_headers`` (a handshake) and ``headers`` handlers set.
+
+        Each handler fills the same ``dict``; one that raises is logged, and what it had set
+        stays. A header that cannot be sent (not latin-1, a line break) is logged and left out.
+        """
+        handlers = self.handlers
+        if "headers" not in handlers and not (initial and "initial_headers" in handlers):
+            return []
+        headers: dict[str, Any] = {}
+        for event in ("initial_headers", "headers") if initial else ("headers",):
+            try:
+                await self._call_handler(event, headers, environ)
+            except BaseException as exc:
+                if is_fatal(exc):
+                    raise
+                self.logger.exception("%s handler error", event)
+        raw: Headers = []
+        for name, value in headers.items():
+            for each in value if isinstance(value, list | tuple) else (value,):
+                try:
+                    header = (str(name).strip().lower().encode("latin-1"), str(each).encode("latin-1"))
+                except UnicodeEncodeError:
+                    header = (b"", b"")
+                if (
+                    not header[0]
+                    or b":" in header[0]
+                    or header[0] == b"content-length"  # the server's own
+                    or any(byte in b"\r\n\0" for byte in header[0] + header[1])
+                ):
+                    self.logger.error("a headers handler set the header %r: %r, which cannot be sent", name, each)
+                    continue
+                raw.append(header)
+        return raw
 
     def _forget(self, session: Session) -> None:
         if self._sessions.get(session.sid) is session:
@@ -906,8 +1027,33 @@ class AsyncServer(AsyncHelpers):
 
     async def _refuse_http(self, send: Send, environ: dict[str, Any], error: HandshakeError) -> None:
         self.logger.info("refused %s %s: %s", environ["REQUEST_METHOD"], environ["RAW_URI"], error)
+        message = _refusal_message(error)
+        await self._trigger_connection_error(environ, error.code, message)
         headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
-        await send_response(send, error.http_status, headers, error_body(error.code))
+        await send_response(send, error.http_status, headers, error_body(error.code, message))
+
+    async def _check_allow_request(self, environ: dict[str, Any]) -> None:
+        """Ask ``allow_request`` about a handshake.
+
+        Raises:
+            HandshakeError: it refused (FORBIDDEN, 403; see :func:`_refusal_message`).
+        """
+        hook = self.allow_request
+        if hook is None:
+            return
+        try:
+            result = hook(environ)
+            if inspect.isawaitable(result):
+                result = await result
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            self.logger.exception("allow_request raised: the request is refused")
+            result = False
+        if result is None or result is True:
+            return
+        message = result if isinstance(result, str) and result else ErrorCode.FORBIDDEN.message
+        raise _RequestRefused(message)
 
     async def _send_packets(
         self,
@@ -916,6 +1062,8 @@ class AsyncServer(AsyncHelpers):
         packets: list[Packet],
         request: EngineIORequest,
         extra_headers: Sequence[tuple[bytes, bytes]] = (),
+        *,
+        initial: bool = False,
     ) -> None:
         payload = encode_payload(packets)
         if request.jsonp_index is not None:
@@ -933,6 +1081,7 @@ class AsyncServer(AsyncHelpers):
                 headers.append((b"vary", b"Accept-Encoding"))  # caches must key on it
         headers += extra_headers
         headers += self._cors_headers(environ)
+        headers = _replace_headers(headers, await self._hook_headers(environ, initial=initial))
         await send_response(send, 200, headers, body)
 
     async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -952,6 +1101,7 @@ class AsyncServer(AsyncHelpers):
                 transports=self.transports,
             )
             if request.sid is None:
+                await self._check_allow_request(environ)
                 await self._handshake_polling(receive, send, environ, request)
                 return
             session = self._sessions.get(request.sid)
@@ -981,7 +1131,7 @@ class AsyncServer(AsyncHelpers):
             return
         packet = self._open_packet(session.sid, Transport.POLLING)
         try:
-            await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid))
+            await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid), initial=True)
         except SocketIsClosedError:
             # The client never learns its sid: end the session now, not at its ping timeout.
             await session.close(CloseReason.TRANSPORT_CLOSE, "the client went away before the handshake response")
@@ -1061,6 +1211,7 @@ class AsyncServer(AsyncHelpers):
         except ContentTooLongError as exc:
             session.machine.end_post()
             await session.close(CloseReason.TRANSPORT_ERROR, str(exc))
+            await self._trigger_connection_error(environ, ErrorCode.BAD_REQUEST, ErrorCode.BAD_REQUEST.message)
             headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
             await send_response(send, 413, headers, error_body(ErrorCode.BAD_REQUEST))
             return
@@ -1078,7 +1229,9 @@ class AsyncServer(AsyncHelpers):
                 await session.receive_packet(packet, via=Transport.POLLING)
         finally:
             session.machine.end_post()
-        await send_response(send, 200, [_TEXT_PLAIN, *self._cors_headers(environ)], b"ok")
+        headers = [_TEXT_PLAIN, *self._cors_headers(environ)]
+        headers = _replace_headers(headers, await self._hook_headers(environ, initial=False))
+        await send_response(send, 200, headers, b"ok")
 
     # -- websocket -------------------------------------------------------------------
 
@@ -1116,11 +1269,14 @@ class AsyncServer(AsyncHelpers):
                 if not self.allow_upgrades:
                     # The handshake advertised no upgrade; a client that tries anyway is refused.
                     raise HandshakeError(ErrorCode.BAD_REQUEST, "upgrades are disabled (allow_upgrades=False)")
-                await self._upgrade(session, receive, send)
+                await self._upgrade(session, receive, send, environ)
                 return
+            await self._check_allow_request(environ)
         except HandshakeError as error:
             self.logger.info("refused websocket %s: %s", environ["RAW_URI"], error)
-            await self._refuse_websocket(scope, checked_send, error.http_status, error_body(error.code))
+            reply = _refusal_message(error)
+            await self._trigger_connection_error(environ, error.code, reply)
+            await self._refuse_websocket(scope, checked_send, error.http_status, error_body(error.code, reply))
             return
         new_session = await self._open_session(Transport.WEBSOCKET, environ)
         if new_session is None:
@@ -1131,7 +1287,7 @@ class AsyncServer(AsyncHelpers):
         close_code = 1000
         abort = _hypercorn.connection_aborter(send)
         try:
-            await checked_send({"type": "websocket.accept"})
+            await self._accept_websocket(send, environ, initial=True)
             oversized = _hypercorn.limit_message_size(send, self.max_http_buffer_size)
             write = _websocket_writer(send, self._hypercorn_fast_path)
             await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
@@ -1145,13 +1301,37 @@ class AsyncServer(AsyncHelpers):
             await new_session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
         await self._close_websocket(send, receive, close_code, abort)
 
-    async def _upgrade(self, session: Session, receive: Receive, send: Send) -> None:
+    async def _accept_websocket(self, send: Send, environ: dict[str, Any], *, initial: bool) -> None:
+        """Accept a websocket, with the header handlers' headers; without compression if so configured.
+
+        Raises:
+            SocketIsClosedError: the client has gone.
+        """
+        if not self.websocket_compression:
+            _hypercorn.refuse_websocket_compression(send)
+        message: Message = {"type": "websocket.accept"}
+        headers = await self._hook_headers(environ, initial=initial)
+        if headers:
+            message["headers"] = headers
+        await _checked_send(send)(message)
+
+    async def _upgrade(self, session: Session, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
         with trio.CancelScope() as reader_scope:
             if not session.begin_probe(reader_scope):
-                raise HandshakeError(ErrorCode.BAD_REQUEST, "this session cannot be upgraded now")
+                # Already upgraded or upgrading (or a websocket session): as the reference server
+                # does, accept this websocket and close it, and the session carries on. Clients
+                # (the `ws` package) report a refused handshake as an error, not as a close.
+                self.logger.info("session %s: a second websocket was accepted and closed", session.sid)
+                close_code = 1000
+                try:
+                    await self._accept_websocket(send, environ, initial=False)
+                except SocketIsClosedError:
+                    close_code = _PEER_CLOSED
+                await self._close_websocket(send, receive, close_code, _hypercorn.connection_aborter(send))
+                return
             result: int | None = 1000  # stays so when the session cancels an abandoned probe
             try:
-                await _checked_send(send)({"type": "websocket.accept"})
+                await self._accept_websocket(send, environ, initial=False)
                 oversized = _hypercorn.limit_message_size(send, self.max_http_buffer_size)
                 write = _websocket_writer(send, self._hypercorn_fast_path)
                 result = await self._read_websocket(session, receive, write, probing=True, oversized=oversized)
@@ -1273,6 +1453,36 @@ def _accepts_two_arguments(handler: Callable[..., Any]) -> bool:
     try:
         signature.bind("sid", "reason")
     except TypeError:
+        return False
+    return True
+
+
+class _RequestRefused(HandshakeError):
+    """``allow_request`` refused a handshake: 403, with its message in the JSON body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.FORBIDDEN, f"refused by allow_request: {message}", http_status=403)
+        self.message = message
+
+
+def _refusal_message(error: HandshakeError) -> str:
+    """The ``message`` of a refusal's JSON body: the reference server's, or allow_request's own."""
+    return error.message if isinstance(error, _RequestRefused) else error.code.message
+
+
+def _replace_headers(headers: Headers, extra: Headers) -> Headers:
+    """``headers`` with ``extra`` added; a name in ``extra`` replaces that name in ``headers``."""
+    if not extra:
+        return headers
+    names = {name for name, _ in extra}
+    return [header for header in headers if header[0] not in names] + extra
+
+
+def _accepts_arguments(handler: Callable[..., Any], count: int) -> bool:
+    """Whether ``handler`` surely takes ``count`` positional arguments (``False`` when unknown)."""
+    try:
+        inspect.signature(handler).bind(*range(count))
+    except (TypeError, ValueError):
         return False
     return True
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -128,6 +128,8 @@ class WebSocketSession:
 
     Attributes:
         close_code: the code the app closed with, once it has.
+        accept_headers: the headers of the app's ``websocket.accept`` (lowercase names,
+            as bytes), which an ASGI server adds to its ``101`` response.
 
     Example::
 
@@ -140,10 +142,12 @@ class WebSocketSession:
         self,
         to_app: trio.MemorySendChannel[dict[str, Any]],
         from_app: trio.MemoryReceiveChannel[dict[str, Any]],
+        accept_headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         self._to_app = to_app
         self._from_app = from_app
         self.close_code: int | None = None
+        self.accept_headers = [(bytes(name).lower(), bytes(value)) for name, value in accept_headers]
 
     async def send(self, message: str | bytes) -> None:
         """Send a text (``str``) or binary (``bytes``) message to the app.
@@ -300,11 +304,12 @@ async def open_websocket(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_app)
         to_app_send.send_nowait({"type": "websocket.connect"})
-        rejection = await _read_handshake_answer(from_app_receive)
+        accept_headers: list[tuple[bytes, bytes]] = []
+        rejection = await _read_handshake_answer(from_app_receive, accept_headers)
         if rejection is not None:
             nursery.cancel_scope.cancel()
         else:
-            websocket = WebSocketSession(to_app_send, from_app_receive)
+            websocket = WebSocketSession(to_app_send, from_app_receive, accept_headers)
             try:
                 yield websocket
             except Exception as exc:
@@ -321,8 +326,13 @@ async def open_websocket(
         raise failure
 
 
-async def _read_handshake_answer(from_app: trio.MemoryReceiveChannel[dict[str, Any]]) -> WebSocketRejected | None:
-    """Read the app's answer to ``websocket.connect``: ``None`` if it accepted, else the rejection."""
+async def _read_handshake_answer(
+    from_app: trio.MemoryReceiveChannel[dict[str, Any]], accept_headers: list[tuple[bytes, bytes]] | None = None
+) -> WebSocketRejected | None:
+    """Read the app's answer to ``websocket.connect``: ``None`` if it accepted, else the rejection.
+
+    The accept's headers are added to ``accept_headers``, if given.
+    """
     try:
         first = await from_app.receive()
     except trio.EndOfChannel:
@@ -342,6 +352,8 @@ async def _read_handshake_answer(from_app: trio.MemoryReceiveChannel[dict[str, A
     if first["type"] == "websocket.close":
         return WebSocketRejected("websocket closed before accept", status_code=403)
     assert first["type"] == "websocket.accept", first
+    if accept_headers is not None:
+        accept_headers.extend((bytes(name), bytes(value)) for name, value in first.get("headers", ()))
     return None
 
 

@@ -13,6 +13,7 @@ from processes import free_port, wait_listening
 
 from trio_engineio import ASGIApp, AsyncServer
 from trio_engineio.__main__ import format_message
+from trio_engineio._http import Receive, Scope, Send
 from trio_engineio.testing import serve_hypercorn
 
 if TYPE_CHECKING:
@@ -120,3 +121,129 @@ async def test_serve_runs_the_demo_under_hypercorns_trio_worker() -> None:
                 assert goodbye.text == "ok"  # a client close: shutdown has no session to wait for
         finally:
             process.terminate()
+
+
+# -- connect: what it says when something goes wrong, and as the connection changes ------------------
+
+
+def _closing_app() -> ASGIApp:
+    """Engine.IO at /engine.io/, and an app that closes every other websocket before accepting it.
+
+    ASGI servers answer such a close with 403, as many frameworks' routers make them do.
+    """
+
+    async def closes_websockets(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1000})
+        else:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    return ASGIApp(AsyncServer(), other_asgi_app=closes_websockets)
+
+
+def _refusing_app() -> ASGIApp:
+    eio = AsyncServer()
+    eio.on("connect", lambda sid, environ: {"reason": "no token"})
+    return ASGIApp(eio)
+
+
+async def test_connect_failures_name_the_url_and_the_likely_cause() -> None:
+    """Each failure: no traceback, a non-zero exit, the URL tried, the likely cause and the server's answer.
+
+    It used to print a traceback for a URL without a scheme, ``ConnectError('')`` for https to a
+    plain-HTTP port, "Unexpected status code 404" for a wrong path (403 over websocket), hide a
+    refusal's JSON body, and ignore a path in the URL.
+    """
+    async with (
+        serve_hypercorn(_echo_app()) as url,
+        serve_hypercorn(_closing_app()) as closing_url,
+        serve_hypercorn(_refusing_app()) as refusing_url,
+    ):
+        host = url.split("://", 1)[1]
+        https = url.replace("http://", "https://")
+        nobody = f"http://127.0.0.1:{free_port()}"
+        cases: list[tuple[list[str], int, list[str]]] = [
+            ([host], 2, [f"has no scheme: try http://{host}"]),
+            ([f"ftp://{host}"], 2, ["the scheme must be http, https, ws or wss"]),
+            ([f"{url}/one/", "--path", "two"], 2, ["disagree"]),
+            ([https], 1, [f"{https}/engine.io/", "TLS handshake failed", "use http://"]),
+            ([https, "--transport", "websocket"], 1, [f"wss://{host}/engine.io/", "use http://"]),
+            ([f"{url}/nope/"], 1, [f"{url}/nope/", "nothing is served at /nope/ (404)", "--path"]),
+            ([f"{url}/nope/", "--transport", "websocket"], 1, [f"ws://{host}/nope/", "(404)"]),
+            ([closing_url, "--path", "nope", "--transport", "websocket"], 1, ["(403)", "the path /nope/ may be wrong"]),
+            ([refusing_url], 1, ["(401)", 'the server said: {"reason": "no token"}']),
+            ([refusing_url, "--transport", "websocket"], 1, ["(401)", '{"reason": "no token"}']),
+            ([nobody], 1, [f"{nobody}/engine.io/", "connection refused"]),
+        ]
+        for arguments, status, expected in cases:
+            result = await _run_connect(*arguments, lines="")
+            stderr = result.stderr.decode()
+            assert result.returncode == status, (arguments, stderr)
+            assert "Traceback" not in stderr, (arguments, stderr)
+            for text in expected:
+                assert text in stderr, (arguments, text, stderr)
+
+
+async def test_connect_honours_a_path_in_the_url() -> None:
+    """``http://host/socket.io/`` connects to the Engine.IO endpoint at /socket.io/ (it was silently /engine.io/)."""
+    eio = AsyncServer()
+    async with serve_hypercorn(ASGIApp(eio, engineio_path="socket.io")) as url:
+        result = await _run_connect(f"{url}/socket.io/?EIO=4&transport=polling", "--transport", "polling", lines="")
+        stderr = result.stderr.decode()
+        assert result.returncode == 0, stderr
+        assert f"* connecting to {url}/socket.io/" in stderr
+        assert "ignoring EIO, transport from the URL" in stderr
+
+
+async def test_connect_reports_the_upgrade_and_why_it_was_disconnected() -> None:
+    """``* upgraded to websocket`` when it happens; the disconnect line says who closed and why."""
+    eio = AsyncServer()
+
+    @eio.on("message")
+    async def message(sid: str, data: object) -> None:
+        await eio.disconnect(sid)  # any message: the server closes the session
+
+    async with serve_hypercorn(ASGIApp(eio)) as url:
+        command = [sys.executable, "-m", "trio_engineio", "connect", url]
+        process = await trio.lowlevel.open_process(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdin is not None
+        assert process.stderr is not None
+        stderr = b""
+        try:
+            with trio.fail_after(20):
+                while b"* upgraded to websocket" not in stderr:
+                    chunk = await process.stderr.receive_some()
+                    assert chunk, stderr
+                    stderr += chunk
+                await process.stdin.send_all(b"close me\n")
+                async for chunk in process.stderr:
+                    stderr += chunk
+                await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+            with trio.CancelScope(shield=True):
+                await process.wait()
+                await process.stdin.aclose()
+                await process.stderr.aclose()
+    lines = stderr.decode().splitlines()
+    assert lines[-1] == "* disconnected by the server: the server sent CLOSE", lines
+    assert process.returncode == 0
+
+
+def test_a_refusal_by_an_older_server_is_explained() -> None:
+    """An Engine.IO v3 server's refusal (error code 5) names the version mismatch; the body is shown."""
+    from trio_engineio.__main__ import explain_failure
+    from trio_engineio.exceptions import ConnectionError
+
+    refused = ConnectionError(
+        "Unexpected status code 400 in server response",
+        status_code=400,
+        error_body={"code": 5, "message": "Unsupported protocol version"},
+    )
+    lines = explain_failure(refused, "http://old/engine.io/?transport=polling&EIO=4", "engine.io", "polling")
+    assert lines[0] == "! could not connect to http://old/engine.io/?transport=polling&EIO=4"
+    assert "another Engine.IO version" in lines[1]
+    assert lines[2] == '  the server said: {"code": 5, "message": "Unsupported protocol version"}'

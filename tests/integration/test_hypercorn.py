@@ -17,11 +17,15 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import trio
 import trio_websocket
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 pytestmark = pytest.mark.usefixtures("hypercorn_fast_path")  # every test with and without the fast path
 
@@ -259,22 +263,110 @@ async def test_websocket_refused_before_accept_gets_400_json(
     assert echo_server.connects == []
 
 
-async def test_second_websocket_for_a_session_is_refused(
+async def test_second_websocket_for_a_session_is_closed(
     echo_server: EchoServer, open_raw_websocket: OpenRawWebSocket
 ) -> None:
-    """A second websocket for a websocket session is refused; the first one goes on.
+    """A second websocket for a websocket session is accepted and closed; the first one goes on.
 
     A client MUST NOT open more than one websocket per session; should it
-    happen, the server MUST close that websocket.
+    happen, the server MUST close that websocket. The reference server accepts
+    it, then closes it (a refused handshake is an error event to the ``ws`` package).
     """
     async with open_raw_websocket(echo_server.engineio_url) as ws:
         sid = json.loads(str(await ws.get_message())[1:])["sid"]
-        with pytest.raises(trio_websocket.ConnectionRejected) as refused:
-            async with open_raw_websocket(echo_server.engineio_url, {**WEBSOCKET, "sid": sid}):
-                pytest.fail("the second websocket was accepted")
-        assert refused.value.status_code == 400
+        async with open_raw_websocket(echo_server.engineio_url, {**WEBSOCKET, "sid": sid}) as second:
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await second.get_message()
+            assert closed.value.reason is not None
+            assert closed.value.reason.code == 1000
         await ws.send_message("4still here")
         assert await ws.get_message() == "4still here"
+
+
+class DeflateOfferingClient:
+    """A websocket client (wsproto over a trio stream) that offers permessage-deflate.
+
+    Attributes:
+        response_headers: the ``101`` response's headers, lowercase names.
+        first_frame_header: the first byte of the server's first frame (FIN, RSV1 = compressed, opcode).
+        accepted: the extensions wsproto agreed on.
+    """
+
+    def __init__(self, stream: trio.SocketStream, connection: WSConnection) -> None:
+        self.stream = stream
+        self.connection = connection
+        self.response_headers: dict[bytes, bytes] = {}
+        self.first_frame_header = 0
+        self.accepted: list[Any] = []
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, url: str) -> AsyncIterator[DeflateOfferingClient]:
+        parts = urlsplit(url)
+        assert parts.hostname is not None
+        assert parts.port is not None
+        stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+        async with stream:
+            client = cls(stream, WSConnection(ConnectionType.CLIENT))
+            target = f"{parts.path}?EIO=4&transport=websocket"
+            request = Request(host=parts.netloc, target=target, extensions=[PerMessageDeflate()])
+            await stream.send_all(client.connection.send(request))
+            received = b""
+            while b"\r\n\r\n" not in received or received.endswith(b"\r\n\r\n"):
+                # The response head, and at least the first byte of the OPEN packet's frame.
+                received += await stream.receive_some()
+            head, _, frames = received.partition(b"\r\n\r\n")
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                client.response_headers[name.strip().lower()] = value.strip()
+            client.first_frame_header = frames[0]
+            client.connection.receive_data(received)
+            yield client
+
+    async def receive_text(self) -> str:
+        while True:
+            for event in self.connection.events():
+                if isinstance(event, AcceptConnection):
+                    self.accepted = event.extensions
+                elif isinstance(event, TextMessage):
+                    assert event.message_finished
+                    return event.data
+                else:
+                    raise AssertionError(f"unexpected {event!r}")
+            self.connection.receive_data(await self.stream.receive_some())
+
+    async def send_text(self, text: str) -> None:
+        await self.stream.send_all(self.connection.send(TextMessage(data=text)))
+
+    async def close(self) -> None:
+        await self.stream.send_all(self.connection.send(CloseConnection(code=1000)))
+        with trio.fail_after(5):
+            while await self.stream.receive_some():
+                pass
+
+
+@pytest.mark.parametrize("compression", [True, False], ids=["compression", "no-compression"])
+async def test_websocket_compression_can_be_refused(serve_echo: ServeEcho, compression: bool) -> None:
+    """hypercorn accepts a client's permessage-deflate offer; ``websocket_compression=False``
+    refuses it (engine.io's ``perMessageDeflate: false``): no extension in the ``101``, frames not
+    compressed (RSV1 clear), and messages still flow both ways."""
+    async with serve_echo(websocket_compression=compression) as echo:
+        async with DeflateOfferingClient.open(echo.engineio_url) as client:
+            sid = json.loads((await client.receive_text())[1:])["sid"]
+            extensions = client.response_headers.get(b"sec-websocket-extensions")
+            if compression:
+                assert extensions is not None
+                assert extensions.startswith(b"permessage-deflate")
+                assert [extension.name for extension in client.accepted] == ["permessage-deflate"]
+                assert client.first_frame_header == 0xC1  # FIN, RSV1 (compressed), text
+            else:
+                assert extensions is None
+                assert client.accepted == []
+                assert client.first_frame_header == 0x81  # FIN, text
+            await client.send_text("4" + "compressible " * 100)
+            assert await client.receive_text() == "4" + "compressible " * 100
+            await client.close()
+        assert await echo.wait_disconnect(sid) == "transport close"
 
 
 async def test_websocket_message_over_max_http_buffer_size_closes_1009(

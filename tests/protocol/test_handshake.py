@@ -206,6 +206,21 @@ def test_error_body(code: ErrorCode) -> None:
     assert json.loads(body) == {"code": int(code), "message": code.message}
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("banned", b'{"code":4,"message":"banned"}'),
+        ('say "no"', b'{"code":4,"message":"say \\"no\\""}'),
+        ("d\u00e9j\u00e0 vu", '{"code":4,"message":"d\u00e9j\u00e0 vu"}'.encode()),  # as JSON.stringify: not escaped
+        ("lone \ud800", b'{"code":4,"message":"lone \\ud800"}'),  # JSON.stringify escapes it too
+    ],
+)
+def test_error_body_with_a_message_of_its_own(message: str, expected: bytes) -> None:
+    body = error_body(ErrorCode.FORBIDDEN, message)
+    assert body == expected
+    assert json.loads(body)["code"] == 4
+
+
 def test_transport_values() -> None:
     assert [(str(t), t.value) for t in Transport] == [("polling", "polling"), ("websocket", "websocket")]
     assert Transport("websocket") is WEBSOCKET

@@ -425,6 +425,7 @@ def test_upgrade_path() -> None:
     # Polling goes on while the websocket probes.
     assert session.begin_get() == (PollDecision.PROCEED, [])
     assert session.get_pending
+    assert session.pending_get_decision() is PollDecision.PROCEED
     assert session.receive_packet(message("via polling"), START + 1, via=POLLING) == [MessageReceived("via polling")]
 
     events = session.receive_packet(PROBE, START + 2, via=WEBSOCKET)
@@ -434,11 +435,14 @@ def test_upgrade_path() -> None:
     assert encode_frame(probed.reply) == "3probe"
     assert state_of(session) is S.UPGRADING
     assert session.transport is POLLING
-    # The I/O layer releases the pending GET with NOOP; new GETs get NOOP at once.
+    # That GET began after the websocket attached, maybe after the client's 2probe and 5: it
+    # waits for the upgrade's outcome (the I/O layer answers NOOP after a short delay); so do
+    # new GETs, one at a time.
+    assert session.pending_get_decision() is PollDecision.AWAIT_UPGRADE
     session.end_get()
-    assert session.begin_get() == (PollDecision.NOOP, [])
-    assert not session.get_pending
-    assert session.begin_get() == (PollDecision.NOOP, [])
+    assert session.begin_get() == (PollDecision.AWAIT_UPGRADE, [])
+    assert session.get_pending
+    session.end_get()
     # The client may flush a last POST before it sends UPGRADE.
     assert session.begin_post() == (PollDecision.PROCEED, [])
     session.end_post()
@@ -456,6 +460,57 @@ def test_upgrade_path() -> None:
     assert not session.attach_probe(START + 5)
     assert session.next_deadline() == START + INTERVAL
     assert state_of(session) is S.OPEN
+
+
+def test_a_get_begun_before_the_websocket_attached_gets_noop_once_the_probe_is_answered() -> None:
+    """The official client pauses its polling on its pending GET before it sends UPGRADE."""
+    session = new_session()
+    assert session.begin_get() == (PollDecision.PROCEED, [])
+    assert session.attach_probe(START + 1)
+    assert session.pending_get_decision() is PollDecision.PROCEED  # polling goes on
+    session.receive_packet(PROBE, START + 2, via=WEBSOCKET)
+    assert session.pending_get_decision() is PollDecision.NOOP
+    session.receive_packet(UPGRADE, START + 3, via=WEBSOCKET)
+    assert session.pending_get_decision() is PollDecision.NOOP  # released already; never 400
+    session.end_get()
+    assert session.begin_get() == (PollDecision.REJECT, [])
+
+
+@pytest.mark.parametrize("probed", [False, True])
+def test_a_get_begun_during_the_upgrade_gets_400_once_it_completes(probed: bool) -> None:
+    """A client may send 2probe and 5 and then a GET, which the server may read first: it waits for
+    the outcome, and the completed upgrade answers it 400 (the client is on its websocket)."""
+    session = new_session()
+    assert session.attach_probe(START + 1)
+    if probed:
+        session.receive_packet(PROBE, START + 2, via=WEBSOCKET)
+        assert session.begin_get() == (PollDecision.AWAIT_UPGRADE, [])
+    else:
+        assert session.begin_get() == (PollDecision.PROCEED, [])
+        session.receive_packet(PROBE, START + 2, via=WEBSOCKET)
+    assert session.pending_get_decision() is PollDecision.AWAIT_UPGRADE
+    assert session.begin_get()[0] is PollDecision.OVERLAP  # still one GET at a time
+    session = new_session()
+    session.attach_probe(START + 1)
+    session.receive_packet(PROBE, START + 2, via=WEBSOCKET)
+    assert session.begin_get() == (PollDecision.AWAIT_UPGRADE, [])
+    assert session.receive_packet(UPGRADE, START + 3, via=WEBSOCKET) == [UpgradeCompleted()]
+    assert session.pending_get_decision() is PollDecision.REJECT
+    session.end_get()
+    assert session.pending_get_decision() is PollDecision.NOOP  # no GET waits
+
+
+def test_a_get_waiting_on_an_abandoned_upgrade_is_served_as_any_get() -> None:
+    session = new_session()
+    session.attach_probe(START + 1)
+    session.receive_packet(PROBE, START + 2, via=WEBSOCKET)
+    assert session.begin_get() == (PollDecision.AWAIT_UPGRADE, [])
+    assert session.probe_lost() == [UpgradeAbandoned("the probe websocket closed")]
+    assert session.pending_get_decision() is PollDecision.PROCEED
+    # It began during that upgrade, not the next one: a new probe releases it (the client pauses).
+    assert session.attach_probe(START + 3)
+    session.receive_packet(PROBE, START + 4, via=WEBSOCKET)
+    assert session.pending_get_decision() is PollDecision.NOOP
 
 
 @pytest.mark.parametrize("setup", [open_websocket, upgraded, probing, upgrading, closing, closed], ids=name_of)

@@ -109,20 +109,32 @@ class HandshakeError(RemoteProtocolError):
         return f"{self.code.message}: {self.detail}" if self.detail else self.code.message
 
 
-def error_body(code: ErrorCode) -> bytes:
+def error_body(code: ErrorCode, message: str | None = None) -> bytes:
     """The JSON body the reference server answers a refused request with, byte for byte.
 
     Args:
         code: the error code.
+        message: the message, when not the code's own (the reference server sends the
+            one its ``allowRequest`` gave).
 
     Returns:
-        The compact JSON ``{"code": N, "message": "..."}``, UTF-8.
+        The compact JSON ``{"code": N, "message": "..."}``, UTF-8, as ``JSON.stringify``
+        writes it (non-ASCII characters as they are).
 
     Example:
         >>> error_body(ErrorCode.UNKNOWN_TRANSPORT)
         b'{"code":0,"message":"Transport unknown"}'
+        >>> error_body(ErrorCode.FORBIDDEN, "banned")
+        b'{"code":4,"message":"banned"}'
     """
-    return json.dumps({"code": int(code), "message": code.message}, separators=(",", ":")).encode()
+    text = json.dumps(
+        {"code": int(code), "message": code.message if message is None else message},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    # A lone surrogate has no UTF-8: backslashreplace writes it as the JSON escape \udXXX,
+    # which is what JSON.stringify writes too.
+    return text.encode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True, slots=True)

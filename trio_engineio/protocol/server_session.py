@@ -60,7 +60,7 @@ class SessionState(enum.Enum):
     PROBING = "probing"
     """A websocket has attached for an upgrade; its ``2probe`` is awaited."""
     UPGRADING = "upgrading"
-    """The probe was answered; the client's UPGRADE packet is awaited. GETs get NOOP."""
+    """The probe was answered; the client's UPGRADE packet is awaited. GETs wait for the outcome."""
     CLOSING = "closing"
     """The server closed the session; the CLOSE packet is on its way."""
     CLOSED = "closed"
@@ -131,7 +131,8 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class UpgradeProbed:
-    """The probe websocket sent ``2probe``: send :attr:`reply` on it, release a pending GET with NOOP.
+    """The probe websocket sent ``2probe``: send :attr:`reply` on it; a pending GET now answers
+    as :meth:`ServerSession.pending_get_decision` says (NOOP, unless it began during the upgrade).
 
     Attributes:
         reply: the packet to send on the probe websocket (``3probe``).
@@ -214,7 +215,14 @@ class PollDecision(enum.Enum):
     PROCEED = "proceed"
     """Serve it (a GET waits for packets, a POST is read)."""
     NOOP = "noop"
-    """Answer a GET with NOOP at once (an upgrade is under way)."""
+    """Answer a GET with NOOP now: the probe was answered, and the client waits for this GET,
+    which began before the websocket attached, to pause its polling and send UPGRADE."""
+    AWAIT_UPGRADE = "await_upgrade"
+    """Hold a GET that began during an upgrade, taking no packets, until the upgrade's
+    outcome decides (see :meth:`ServerSession.pending_get_decision`): REJECT once it
+    completed (the client moved to the websocket), PROCEED once it was abandoned. A client
+    may also wait for this GET before it sends UPGRADE (the official client pauses its
+    polling on it): answer NOOP after a short delay, as the reference server does."""
     REJECT = "reject"
     """Answer 400 (the session is closed or no longer polls)."""
     OVERLAP = "overlap"
@@ -264,6 +272,7 @@ class ServerSession:
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
         self._get_pending = False
+        self._get_awaits_upgrade = False
         self._post_pending = False
         self._to_send: list[Packet] = []
         self._upgrade_while_closing = False
@@ -367,6 +376,7 @@ class ServerSession:
     def _abandon_upgrade(self, detail: str) -> list[Event]:
         self._apply(Trigger.ABANDON)
         self._upgrade_deadline = None
+        self._get_awaits_upgrade = False  # served as any GET from now on
         return [UpgradeAbandoned(detail)]
 
     def packets_to_send(self) -> list[Packet]:
@@ -431,6 +441,12 @@ class ServerSession:
     def begin_get(self) -> tuple[PollDecision, list[Event]]:
         """A polling GET arrived. Call :meth:`end_get` when a PROCEEDed GET is answered.
 
+        A GET that begins once a websocket has attached to upgrade the session may come
+        from a client that has already sent ``2probe`` and ``5`` on it (the spec lets it),
+        whose frames the server has not read yet: its answer waits for the upgrade's
+        outcome (see :meth:`pending_get_decision`). While the probe is awaited it is
+        served as usual (PROCEED); once the probe is answered it is held (AWAIT_UPGRADE).
+
         Returns:
             The :class:`PollDecision` and the events it caused (a second GET
             while one waits closes the session).
@@ -446,10 +462,42 @@ class ServerSession:
             return PollDecision.REJECT, []
         if self._get_pending:
             return PollDecision.OVERLAP, self.close(CloseReason.TRANSPORT_ERROR, "overlapping GET requests")
-        if self.state is SessionState.UPGRADING:
-            return PollDecision.NOOP, []
         self._get_pending = True
-        return PollDecision.PROCEED, []
+        upgrading = self.state is SessionState.UPGRADING
+        self._get_awaits_upgrade = upgrading or self.state is SessionState.PROBING
+        return (PollDecision.AWAIT_UPGRADE if upgrading else PollDecision.PROCEED), []
+
+    def pending_get_decision(self) -> PollDecision:
+        """What the GET that :meth:`begin_get` let wait should do now (ask again after a change).
+
+        Returns:
+            For a GET that began during an upgrade: REJECT once the upgrade completed,
+            AWAIT_UPGRADE while the client's UPGRADE is awaited, else PROCEED (the probe
+            is still awaited, or the upgrade was abandoned). For any other GET: NOOP once
+            the probe was answered (the client pauses its polling on it), else PROCEED.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.attach_probe(now=1)
+            True
+            >>> s.begin_get()  # after the websocket attached: maybe after the client's 2probe and 5
+            (<PollDecision.PROCEED: 'proceed'>, [])
+            >>> _ = s.receive_packet(Packet(PacketType.PING, "probe"), now=2, via=Transport.WEBSOCKET)
+            >>> s.pending_get_decision()
+            <PollDecision.AWAIT_UPGRADE: 'await_upgrade'>
+            >>> _ = s.receive_packet(Packet(PacketType.UPGRADE), now=3, via=Transport.WEBSOCKET)
+            >>> s.pending_get_decision()  # the client is on the websocket now: 400
+            <PollDecision.REJECT: 'reject'>
+        """
+        if self._get_awaits_upgrade:
+            if self.transport is not Transport.POLLING:
+                return PollDecision.REJECT
+            if self.state is SessionState.UPGRADING:
+                return PollDecision.AWAIT_UPGRADE
+            return PollDecision.PROCEED
+        if self.state is SessionState.UPGRADING or self.transport is not Transport.POLLING:
+            return PollDecision.NOOP
+        return PollDecision.PROCEED
 
     def end_get(self) -> None:
         """The GET that :meth:`begin_get` let proceed has been answered or abandoned.
@@ -462,6 +510,7 @@ class ServerSession:
             False
         """
         self._get_pending = False
+        self._get_awaits_upgrade = False
 
     def begin_post(self) -> tuple[PollDecision, list[Event]]:
         """A polling POST arrived. Call :meth:`end_post` when a PROCEEDed POST is answered.
