@@ -107,7 +107,10 @@ def measure(
 
 
 def read_steps(path: Path) -> tuple[int, int]:
-    """Task steps and spawns so far, as the server last wrote them (every 50 ms)."""
+    """Task steps and spawns so far, as the server last wrote them (every 50 ms); zeros for a
+    server that does not run on Trio."""
+    if not path.exists():
+        return 0, 0
     steps, spawns = path.read_text().split()
     return int(steps), int(spawns)
 

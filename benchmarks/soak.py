@@ -15,7 +15,11 @@ Usage: python benchmarks/soak.py [--minutes 10] [--clients 1000] [--ramp 10] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -51,6 +55,12 @@ def count_tasks() -> int:
     return count
 
 
+def trim_heap() -> None:
+    """glibc's malloc_trim(0): return free heap pages to the OS (nothing elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def echo_app() -> Any:
     import trio_engineio
 
@@ -69,7 +79,18 @@ def echo_app() -> Any:
                     return
         if scope["type"] != "http":
             return
-        body = json.dumps({"sessions": len(eio.sockets), "tasks": count_tasks()}).encode()
+        stats: dict[str, Any] = {"sessions": len(eio.sockets), "tasks": count_tasks()}
+        if b"trim" in scope.get("query_string", b""):
+            # After the clients left: what is still alive (gc-tracked objects), and what RSS is
+            # once freed memory is handed back to the OS, which tells a leak (objects, memory
+            # stay) from allocators that keep freed pages (RSS drops with malloc_trim).
+            gc.collect()
+            stats["objects"] = len(gc.get_objects())
+            trim_heap()
+            stats["rss_after_trim_mb"] = round(rss_mb(os.getpid()), 1)
+        else:
+            stats["objects"] = len(gc.get_objects())
+        body = json.dumps(stats).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
 
@@ -92,8 +113,9 @@ def serve(port: int) -> None:
 # -- the driver -------------------------------------------------------------------------------------
 
 
-def server_stats(port: int) -> dict[str, int]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as response:
+def server_stats(port: int, trim: bool = False) -> dict[str, int]:
+    query = "?trim=1" if trim else ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats{query}", timeout=10) as response:
         stats: dict[str, int] = json.loads(response.read())
         return stats
 
@@ -173,6 +195,7 @@ def main() -> None:
                 raise RuntimeError("the Node clients ended without a result")
         time.sleep(3)  # the clients have closed: let the server finish their sessions
         after = sample(server.pid, port, time.monotonic() - start, node.pid)
+        after.update(server_stats(port, trim=True))
     finally:
         if node is not None:
             node.kill()
@@ -213,6 +236,11 @@ def report(
         print(f"| {row['t']:g} | {row['rss_mb']} | {row['sessions']} | {row['tasks']} | {server_cpu} | {node_cpu} |")
         previous = row
     print("(the last row: after the clients left)")
+    print(
+        f"after the clients left: {after['objects']:,} gc-tracked objects (idle server before: "
+        f"{timeline[0]['objects']:,}); RSS {after['rss_mb']} MB, {after['rss_after_trim_mb']} MB after malloc_trim "
+        f"(idle server before: {timeline[0]['rss_mb']} MB)"
+    )
     if args.json:
         args.json.write_text(json.dumps({"result": result, "timeline": timeline, "after": after}, indent=1))
 

@@ -12,10 +12,14 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from trio_engineio._concurrency import is_fatal
+from trio_engineio._handlers import accepts_arguments
+from trio_engineio._logging import LoggerLike
 from trio_engineio.exceptions import ContentTooLongError
 
 __all__ = [
     "ASGIApplication",
+    "CorsOrigins",
     "Headers",
     "Message",
     "Receive",
@@ -24,6 +28,9 @@ __all__ = [
     "build_environ",
     "choose_encoding",
     "compress",
+    "cookie_header",
+    "cors_headers",
+    "origin_refused",
     "read_body",
     "send_response",
 ]
@@ -35,6 +42,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+CorsOrigins = Any
+"""python-engineio's ``cors_allowed_origins``: ``None`` (same origin), ``"*"``, a string, a list
+of strings, a callable taking the origin (and the environ), or ``[]`` (CORS handling off)."""
 
 
 def build_environ(scope: Scope) -> dict[str, Any]:
@@ -164,3 +174,85 @@ async def send_response(send: Send, status: int, headers: Headers, body: bytes) 
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# -- CORS and cookies ------------------------------------------------------------------
+
+
+def allowed_origins(allowed: CorsOrigins, environ: dict[str, Any], logger: LoggerLike) -> list[str] | None:
+    """The allowed origins for this request; ``None`` means any."""
+    if allowed is None:
+        host = environ.get("HTTP_HOST")
+        if host is None:
+            return []
+        scheme = environ["wsgi.url_scheme"]
+        origins = [f"{scheme}://{host}"]
+        if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
+            forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
+            forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+            origins.append(f"{forwarded_scheme}://{forwarded_host}")
+        return origins
+    if allowed == "*":
+        return None
+    if isinstance(allowed, str):
+        return [allowed]
+    if callable(allowed):
+        origin = environ.get("HTTP_ORIGIN")
+        try:
+            # Arity decides, not a TypeError retry: that would call it twice and hide its own bugs.
+            accepted = allowed(origin, environ) if accepts_arguments(allowed, 2, unknown=True) else allowed(origin)
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            logger.exception("cors_allowed_origins callable raised; refusing origin %r", origin)
+            accepted = False
+        return [origin] if accepted and origin else []
+    origins = list(allowed)
+    return None if "*" in origins else origins
+
+
+def origin_refused(allowed: CorsOrigins, environ: dict[str, Any], logger: LoggerLike) -> bool:
+    """Whether the request's Origin is not allowed (no Origin: allowed; ``[]``: CORS handling off)."""
+    if allowed == []:
+        return False
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin:
+        return False
+    origins = allowed_origins(allowed, environ, logger)
+    return origins is not None and origin not in origins
+
+
+def cors_headers(allowed: CorsOrigins, credentials: bool, environ: dict[str, Any], logger: LoggerLike) -> Headers:
+    """The CORS response headers for this request."""
+    if allowed == []:
+        return []
+    headers: Headers = []
+    origin = environ.get("HTTP_ORIGIN")
+    if origin:
+        origins = allowed_origins(allowed, environ, logger)
+        if origins is None or origin in origins:
+            headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+            headers.append((b"vary", b"Origin"))
+    if environ["REQUEST_METHOD"] == "OPTIONS":
+        headers.append((b"access-control-allow-methods", b"OPTIONS, GET, POST"))
+        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        if requested:
+            headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
+    if credentials:
+        headers.append((b"access-control-allow-credentials", b"true"))
+    return headers
+
+
+def cookie_header(cookie: str | dict[str, Any] | None, sid: str) -> Headers:
+    """The ``Set-Cookie`` header of a handshake, python-engineio's ``cookie`` option."""
+    if not cookie:
+        return []
+    attributes = cookie if isinstance(cookie, dict) else {"name": cookie, "path": "/", "SameSite": "Lax"}
+    text = f"{attributes.get('name', 'io')}={sid}"
+    for name, value in attributes.items():
+        if name == "name":
+            continue
+        if callable(value):
+            value = value()
+        text += f"; {name}" if value is True else f"; {name}={value}"
+    return [(b"set-cookie", text.encode("latin-1"))]

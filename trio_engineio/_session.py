@@ -25,12 +25,13 @@ import collections
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 
 from trio_engineio._http import Receive
-from trio_engineio._json import decode_message
+from trio_engineio._logging import LoggerLike
 from trio_engineio.exceptions import CloseReason, QueueFull, SocketIsClosedError
 from trio_engineio.protocol import (
     Event,
@@ -49,10 +50,7 @@ from trio_engineio.protocol import (
     encode_payload_packet,
 )
 
-if TYPE_CHECKING:
-    from trio_engineio.server import AsyncServer
-
-__all__ = ["PollOutcome", "Session", "WebSocketWriter"]
+__all__ = ["PollOutcome", "Session", "SessionCallbacks", "SessionConfig", "WebSocketWriter"]
 
 WebSocketWriter = Callable[[str | bytes], Awaitable[bool]]
 """Writes one websocket message; raises :class:`SocketIsClosedError` when the socket is gone.
@@ -65,6 +63,7 @@ dropped, once the client has gone), so only a writer that knows says ``True``.
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 _CLIENT_CLOSE_GRACE = 1.0
+"""Seconds a client that sent CLOSE has to close its websocket before the server does."""
 _UPGRADING_GET_NOOP_DELAY = 0.1
 """Seconds a GET begun during an upgrade waits for its outcome before it answers NOOP.
 
@@ -78,7 +77,39 @@ _MAX_HANDLER_RUNNERS = 32
 # How soon a message queued behind a busy handler is looked at again: if the handler then
 # waits, the message gets a runner of its own (a waiting handler found at once needs no timer).
 _HANDLER_RECHECK = 0.2
-"""Seconds a client that sent CLOSE has to close its websocket before the server does."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What a session needs of its server's configuration, fixed when the session opens."""
+
+    ping_interval: float
+    ping_timeout: float
+    upgrade_timeout: float
+    close_timeout: float
+    outbound_buffer_size: int
+    max_packets_per_poll: int
+    max_http_buffer_size: int
+    async_handlers: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCallbacks:
+    """How a session reaches its server: the application's handlers, and the sid registry.
+
+    Attributes:
+        message: runs the ``message`` handler with ``(sid, data)``.
+        disconnect: runs the ``disconnect`` handler with ``(sid, reason, description)``.
+        finished: the session is over and its tasks have ended: forget it.
+        decode: turns a received message into what handlers get (JSON decoding).
+        logger: where the session logs.
+    """
+
+    message: Callable[[str, Any], Awaitable[None]]
+    disconnect: Callable[[str, CloseReason | None, str], Awaitable[None]]
+    finished: Callable[[Session], None]
+    decode: Callable[[str | bytes], Any]
+    logger: LoggerLike
 
 
 class PollOutcome:
@@ -99,20 +130,21 @@ class PollOutcome:
 class Session:
     """One Engine.IO session, run as a task group in the server's nursery."""
 
-    def __init__(self, server: AsyncServer, sid: str, transport: Transport, environ: dict[str, Any]) -> None:
-        self.server = server
+    def __init__(self, config: SessionConfig, callbacks: SessionCallbacks, sid: str, transport: Transport) -> None:
+        self.config = config
+        self._callbacks = callbacks
+        self.logger = callbacks.logger
         self.sid = sid
-        self.environ = environ
         self.user_session: dict[str, Any] = {}
         self.machine = ServerSession(
             sid,
             transport,
-            ping_interval=server.ping_interval,
-            ping_timeout=server.ping_timeout,
-            upgrade_timeout=server.upgrade_timeout,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            upgrade_timeout=config.upgrade_timeout,
             now=trio.current_time(),
         )
-        self._outbound_send, self._outbound_receive = trio.open_memory_channel[Packet](server.outbound_buffer_size)
+        self._outbound_send, self._outbound_receive = trio.open_memory_channel[Packet](config.outbound_buffer_size)
         # Packets accepted and not yet written: in the channel, in _carry, or in a writer's hands.
         self._queued = 0
         self._carry: collections.deque[Packet] = collections.deque()
@@ -147,8 +179,8 @@ class Session:
         self._runners = 0
         self._runner_generation = 0
         self._handler_recheck_at = math.inf
-        if server.async_handlers:
-            self._inbound_send, self._inbound_receive = trio.open_memory_channel[Any](server.outbound_buffer_size)
+        if config.async_handlers:
+            self._inbound_send, self._inbound_receive = trio.open_memory_channel[Any](config.outbound_buffer_size)
 
     # -- life ----------------------------------------------------------------
 
@@ -169,7 +201,7 @@ class Session:
             self._stop_transports()
             self.disconnect_handled.set()
             self.finished.set()
-            self.server._forget(self)
+            self._callbacks.finished(self)
 
     def _release_waiting_sends(self) -> None:
         self._outbound_receive.close()
@@ -194,11 +226,11 @@ class Session:
                     self._inbound_send.close()  # handlers finish what has arrived, then end
                 if self.connected:
                     machine = self.machine
-                    await self.server._trigger_disconnect(self.sid, machine.close_reason, machine.close_detail)
+                    await self._callbacks.disconnect(self.sid, machine.close_reason, machine.close_detail)
                 self.disconnect_handled.set()
                 if self.machine.state is SessionState.CLOSING:
                     # A server close: the CLOSE packet rides behind the queued ones.
-                    with trio.move_on_after(self.server.close_timeout):
+                    with trio.move_on_after(self.config.close_timeout):
                         await self._close_delivered.wait()
                     self.machine.finish()
                 if self._writing and self._ws_abort is not None:
@@ -218,16 +250,16 @@ class Session:
         forever. After ``close_timeout`` the connection is aborted underneath, which
         ends the write with an error.
         """
-        with trio.move_on_after(self.server.close_timeout):
+        with trio.move_on_after(self.config.close_timeout):
             while self._writing:
                 await self._write_done.park()
             return
         if self._writing:
-            self.server.logger.warning(
+            self.logger.warning(
                 "session %s: a write to the client was still blocked %s s after the session ended; "
                 "aborting its connection",
                 self.sid,
-                self.server.close_timeout,
+                self.config.close_timeout,
             )
             abort()
 
@@ -260,7 +292,7 @@ class Session:
             self._close_delivered.set()
             # Wake a pending GET now: a client close gets NOOP, an error gets CLOSE.
             self._stop_transports()
-        logger = self.server.logger
+        logger = self.logger
         log = logger.info if event.reason is not CloseReason.TRANSPORT_ERROR else logger.warning
         log("session %s closed: %s%s", self.sid, event.reason.value, f" ({event.detail})" if event.detail else "")
         self._closed.set()
@@ -278,7 +310,7 @@ class Session:
             elif type(event) is UpgradeCompleted:
                 self._on_upgraded()
             elif type(event) is UpgradeAbandoned:
-                self.server.logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
+                self.logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
                 if self._probe_scope is not None:
                     self._probe_scope.cancel()
                 self._wake_get()  # a GET that waited for the outcome is served as usual
@@ -301,10 +333,10 @@ class Session:
         return closed
 
     async def _deliver_message(self, data: str | bytes) -> None:
-        decoded = decode_message(self.server._json, data)
+        decoded = self._callbacks.decode(data)
         inbound = self._inbound_send
         if inbound is None:
-            await self.server._trigger_message(self.sid, decoded)
+            await self._callbacks.message(self.sid, decoded)
             return
         if self._busy_runner is not None:
             self._unblock_handlers()
@@ -328,14 +360,14 @@ class Session:
         order. A handler not waiting yet is looked at again shortly (it may start to).
         """
         runner = self._busy_runner
-        if runner is None or self._runners >= _MAX_HANDLER_RUNNERS:
+        if runner is None:
             return
-        if _waiting(runner):
+        if self._runners >= _MAX_HANDLER_RUNNERS:
+            self._schedule_handler_recheck(_HANDLER_RECHECK)  # a runner may be free by then
+        elif _waiting(runner):
             assert self._handler_nursery is not None
             self._busy_runner = None
-            self._start_runner(self._handler_nursery)
-            # The new runner's handler may wait too: look again once it has started.
-            self._schedule_handler_recheck(0)
+            self._start_runner(self._handler_nursery, spilled=True)
         else:
             self._schedule_handler_recheck(_HANDLER_RECHECK)
 
@@ -345,19 +377,21 @@ class Session:
             self._handler_recheck_at = at
             self._reschedule_timer()
 
-    def _start_runner(self, nursery: trio.Nursery) -> None:
+    def _start_runner(self, nursery: trio.Nursery, *, spilled: bool = False) -> None:
         assert self._inbound_receive is not None
         self._runner_generation += 1
         self._runners += 1
-        nursery.start_soon(self._run_handlers, self._inbound_receive.clone(), self._runner_generation)
+        nursery.start_soon(self._run_handlers, self._inbound_receive.clone(), self._runner_generation, spilled)
 
-    async def _run_handlers(self, inbound: trio.MemoryReceiveChannel[Any], generation: int) -> None:
+    async def _run_handlers(
+        self, inbound: trio.MemoryReceiveChannel[Any], generation: int, spilled: bool = False
+    ) -> None:
         """Run message handlers one at a time, in arrival order, beside the transport.
 
         A runner hands the queue over when its handler waits while messages arrive (see
         :meth:`_deliver_message`): it finishes that handler and ends.
         """
-        trigger = self.server._trigger_message
+        trigger = self._callbacks.message
         task = trio.lowlevel.current_task()
         try:
             async with inbound:
@@ -381,7 +415,13 @@ class Session:
                     except trio.EndOfChannel:
                         return
                     self._busy_runner = task
-                    if self._handler_recheck_at == math.inf and inbound.statistics().current_buffer_used:
+                    if spilled:
+                        # Started for messages behind a waiting handler: this handler may wait
+                        # too, so the rest is looked at as soon as it has begun.
+                        spilled = False
+                        if inbound.statistics().current_buffer_used:
+                            self._schedule_handler_recheck(0)
+                    elif self._handler_recheck_at == math.inf and inbound.statistics().current_buffer_used:
                         self._schedule_handler_recheck(_HANDLER_RECHECK)
                     try:
                         await trigger(self.sid, data)
@@ -627,15 +667,15 @@ class Session:
         first = self._take_nowait()
         if first is None:
             return []
-        server = self.server
+        config = self.config
         batch = [first]
         size = len(encode_payload_packet(first).encode())
-        while first.type is not PacketType.CLOSE and len(batch) < server.max_packets_per_poll:
+        while first.type is not PacketType.CLOSE and len(batch) < config.max_packets_per_poll:
             packet = self._take_nowait()
             if packet is None:
                 break
             packet_size = len(encode_payload_packet(packet).encode()) + 1
-            if size + packet_size > server.max_http_buffer_size:
+            if size + packet_size > config.max_http_buffer_size:
                 self._carry.appendleft(packet)
                 break
             batch.append(packet)

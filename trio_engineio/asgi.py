@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from trio_engineio import _hypercorn
+from trio_engineio import server as _server
 from trio_engineio._http import ASGIApplication, Message, Receive, Scope, Send, send_response
 from trio_engineio.server import AsyncServer
 
@@ -429,3 +430,7 @@ def _app_path(scope: Scope) -> str:
     if root_path and path.startswith(root_path):
         path = path[len(root_path) :] or "/"
     return path
+
+
+# AsyncServer.attach() builds an ASGIApp without importing this module (a layer above it).
+_server._asgi_app_class = ASGIApp

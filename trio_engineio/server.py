@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import inspect
 import json as stdlib_json
 import logging
@@ -20,57 +21,43 @@ from typing import Any, TypeVar, overload
 
 import trio
 
-from trio_engineio import _hypercorn
+from trio_engineio import _polling, _websocket
 from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal, start_background_task
+from trio_engineio._handlers import accepts_arguments
 from trio_engineio._http import (
     Headers,
-    Message,
     Receive,
     Scope,
     Send,
-    build_environ,
-    choose_encoding,
-    compress,
-    read_body,
-    send_response,
+    cookie_header,
+    cors_headers,
+    origin_refused,
 )
-from trio_engineio._json import encode_json
+from trio_engineio._json import decode_message, encode_json
 from trio_engineio._logging import LoggerLike, given_logger
-from trio_engineio._session import Session, WebSocketWriter
+from trio_engineio._requests import RequestRefused, checked_send
+from trio_engineio._session import Session, SessionCallbacks, SessionConfig
 from trio_engineio.exceptions import (
     CloseReason,
-    ContentTooLongError,
     EngineIOError,
     LocalProtocolError,
     SocketIsClosedError,
-    UnknownPacketError,
 )
 from trio_engineio.packet import PacketLike, to_protocol_packet
 from trio_engineio.protocol import (
-    EngineIORequest,
     ErrorCode,
-    HandshakeError,
     Packet,
     PacketType,
-    PollDecision,
     Transport,
-    UpgradeCompleted,
-    UpgradeProbed,
     check_sendable,
-    decode_frame,
-    decode_jsonp_body,
-    decode_payload,
-    decode_payload_bytes,
-    encode_frame,
-    encode_jsonp,
-    encode_payload,
-    error_body,
     open_packet,
-    parse_query,
-    parse_request,
 )
 
 __all__ = ["AsyncServer"]
+
+_asgi_app_class: Callable[..., Any] | None = None
+""":class:`~trio_engineio.ASGIApp`, registered by :mod:`trio_engineio.asgi` when it is imported (as
+``import trio_engineio`` does), so that :meth:`AsyncServer.attach` needs no import of the layer above."""
 
 _default_logger = logging.getLogger("trio_engineio.server")
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
@@ -81,13 +68,6 @@ _NOT_RUNNING = (
     "the AsyncServer is not running: serve it through trio_engineio.ASGIApp (ASGI lifespan starts it), "
     "or run it inside a Trio program with `async with server:`"
 )
-_TEXT_PLAIN = (b"content-type", b"text/plain; charset=UTF-8")
-_PEER_CLOSED = 0
-"""Not a websocket close code: the peer closed the websocket (or it broke); send no close."""
-_NO_STORE = (b"cache-control", b"no-store")
-_OVERSIZED = "a websocket message exceeded max_http_buffer_size ({} bytes)"
-_PACKETS_PER_CHECKPOINT = 16
-"""A POST's packets are handled this many at a time between checkpoints (a bound on one request's turn)."""
 
 
 class AsyncServer(AsyncHelpers):
@@ -241,6 +221,7 @@ class AsyncServer(AsyncHelpers):
                 raise ValueError(f"no valid transports in {transports!r}: use 'polling' and/or 'websocket'")
         self.handlers: dict[str, Callable[..., Any]] = {}
         self._sessions: dict[str, Session] = {}
+        self._callbacks: SessionCallbacks | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
         self._background_tasks: set[BackgroundTask] = set()
@@ -811,9 +792,9 @@ class AsyncServer(AsyncHelpers):
 
             app = eio.attach(starlette_app)  # ASGIApp(eio, other_asgi_app=starlette_app)
         """
-        from trio_engineio.asgi import ASGIApp
-
-        return ASGIApp(self, other_asgi_app=app, engineio_path=engineio_path)
+        # Importing any module of the package imports trio_engineio, which imports asgi.
+        assert _asgi_app_class is not None, "trio_engineio.asgi registers ASGIApp when imported"
+        return _asgi_app_class(self, other_asgi_app=app, engineio_path=engineio_path)
 
     # -- handlers ------------------------------------------------------------------
 
@@ -851,10 +832,10 @@ class AsyncServer(AsyncHelpers):
         if handler is None:
             return
         try:
-            if _accepts_arguments(handler, 3):
+            if accepts_arguments(handler, 3):
                 # engine.io's close event: the reason and a description (our log line's detail).
                 result = handler(sid, (reason or CloseReason.TRANSPORT_CLOSE).value, description)
-            elif _accepts_two_arguments(handler):
+            elif accepts_arguments(handler, 2, unknown=True):
                 result = handler(sid, reason.value if reason else CloseReason.TRANSPORT_CLOSE.value)
             else:
                 result = handler(sid)
@@ -909,6 +890,31 @@ class AsyncServer(AsyncHelpers):
                 raw.append(header)
         return raw
 
+    def _session_config(self) -> SessionConfig:
+        # Read when each session opens: a setting changed later applies to new sessions.
+        return SessionConfig(
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            upgrade_timeout=self.upgrade_timeout,
+            close_timeout=self.close_timeout,
+            outbound_buffer_size=self.outbound_buffer_size,
+            max_packets_per_poll=self.max_packets_per_poll,
+            max_http_buffer_size=self.max_http_buffer_size,
+            async_handlers=self.async_handlers,
+        )
+
+    def _session_callbacks(self) -> SessionCallbacks:
+        # One object shared by every session of this server.
+        if self._callbacks is None:
+            self._callbacks = SessionCallbacks(
+                message=self._trigger_message,
+                disconnect=self._trigger_disconnect,
+                finished=self._forget,
+                decode=functools.partial(decode_message, self._json),
+                logger=self.logger,
+            )
+        return self._callbacks
+
     def _forget(self, session: Session) -> None:
         if self._sessions.get(session.sid) is session:
             del self._sessions[session.sid]
@@ -944,99 +950,26 @@ class AsyncServer(AsyncHelpers):
             self._require_nursery()  # raises
         try:
             if scope["type"] == "websocket":
-                await self._handle_websocket(scope, receive, send)
+                await _websocket.handle_websocket(self, scope, receive, send)
             else:
-                await self._handle_http(scope, receive, _checked_send(send, self._closing_connections))
+                await _polling.handle_http(self, scope, receive, checked_send(send, self._closing_connections))
         except SocketIsClosedError as exc:
             self.logger.info("the client went away before its response: %r", exc.__cause__)
 
-    def _allowed_origins(self, environ: dict[str, Any]) -> list[str] | None:
-        """The allowed origins for this request; ``None`` means any."""
-        allowed = self.cors_allowed_origins
-        if allowed is None:
-            host = environ.get("HTTP_HOST")
-            if host is None:
-                return []
-            scheme = environ["wsgi.url_scheme"]
-            origins = [f"{scheme}://{host}"]
-            if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
-                forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
-                forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
-                origins.append(f"{forwarded_scheme}://{forwarded_host}")
-            return origins
-        if allowed == "*":
-            return None
-        if isinstance(allowed, str):
-            return [allowed]
-        if callable(allowed):
-            origin = environ.get("HTTP_ORIGIN")
-            try:
-                # Arity decides, not a TypeError retry: that would call it twice and hide its own bugs.
-                accepted = allowed(origin, environ) if _accepts_two_arguments(allowed) else allowed(origin)
-            except BaseException as exc:
-                if is_fatal(exc):
-                    raise
-                self.logger.exception("cors_allowed_origins callable raised; refusing origin %r", origin)
-                accepted = False
-            return [origin] if accepted and origin else []
-        origins = list(allowed)
-        return None if "*" in origins else origins
-
     def _origin_refused(self, environ: dict[str, Any]) -> bool:
-        if self.cors_allowed_origins == []:
-            return False
-        origin = environ.get("HTTP_ORIGIN")
-        if not origin:
-            return False
-        allowed = self._allowed_origins(environ)
-        return allowed is not None and origin not in allowed
+        return origin_refused(self.cors_allowed_origins, environ, self.logger)
 
     def _cors_headers(self, environ: dict[str, Any]) -> Headers:
-        if self.cors_allowed_origins == []:
-            return []
-        headers: Headers = []
-        origin = environ.get("HTTP_ORIGIN")
-        if origin:
-            allowed = self._allowed_origins(environ)
-            if allowed is None or origin in allowed:
-                headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
-                headers.append((b"vary", b"Origin"))
-        if environ["REQUEST_METHOD"] == "OPTIONS":
-            headers.append((b"access-control-allow-methods", b"OPTIONS, GET, POST"))
-            requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
-            if requested:
-                headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
-        if self.cors_credentials:
-            headers.append((b"access-control-allow-credentials", b"true"))
-        return headers
+        return cors_headers(self.cors_allowed_origins, self.cors_credentials, environ, self.logger)
 
     def _cookie_header(self, sid: str) -> Headers:
-        if not self.cookie:
-            return []
-        attributes = (
-            self.cookie if isinstance(self.cookie, dict) else {"name": self.cookie, "path": "/", "SameSite": "Lax"}
-        )
-        cookie = f"{attributes.get('name', 'io')}={sid}"
-        for name, value in attributes.items():
-            if name == "name":
-                continue
-            if callable(value):
-                value = value()
-            cookie += f"; {name}" if value is True else f"; {name}={value}"
-        return [(b"set-cookie", cookie.encode("latin-1"))]
-
-    async def _refuse_http(self, send: Send, environ: dict[str, Any], error: HandshakeError) -> None:
-        self.logger.info("refused %s %s: %s", environ["REQUEST_METHOD"], environ["RAW_URI"], error)
-        message = _refusal_message(error)
-        await self._trigger_connection_error(environ, error.code, message)
-        headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
-        await send_response(send, error.http_status, headers, error_body(error.code, message))
+        return cookie_header(self.cookie, sid)
 
     async def _check_allow_request(self, environ: dict[str, Any]) -> None:
         """Ask ``allow_request`` about a handshake.
 
         Raises:
-            HandshakeError: it refused (FORBIDDEN, 403; see :func:`_refusal_message`).
+            HandshakeError: it refused (FORBIDDEN, 403; see :func:`~trio_engineio._requests.refusal_message`).
         """
         hook = self.allow_request
         if hook is None:
@@ -1053,89 +986,7 @@ class AsyncServer(AsyncHelpers):
         if result is None or result is True:
             return
         message = result if isinstance(result, str) and result else ErrorCode.FORBIDDEN.message
-        raise _RequestRefused(message)
-
-    async def _send_packets(
-        self,
-        send: Send,
-        environ: dict[str, Any],
-        packets: list[Packet],
-        request: EngineIORequest,
-        extra_headers: Sequence[tuple[bytes, bytes]] = (),
-        *,
-        initial: bool = False,
-    ) -> None:
-        payload = encode_payload(packets)
-        if request.jsonp_index is not None:
-            body = encode_jsonp(payload, request.jsonp_index).encode()
-            headers: Headers = [(b"content-type", b"text/javascript; charset=UTF-8")]
-        else:
-            body = payload.encode()
-            headers = [_TEXT_PLAIN]
-        headers.append(_NO_STORE)
-        if self.http_compression and len(body) >= self.compression_threshold:
-            coding = choose_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""))
-            if coding is not None:
-                body = compress(body, coding)
-                headers.append((b"content-encoding", coding.encode()))
-                headers.append((b"vary", b"Accept-Encoding"))  # caches must key on it
-        headers += extra_headers
-        headers += self._cors_headers(environ)
-        headers = _replace_headers(headers, await self._hook_headers(environ, initial=initial))
-        await send_response(send, 200, headers, body)
-
-    async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        environ = build_environ(scope)
-        method = environ["REQUEST_METHOD"]
-        if self._origin_refused(environ):
-            await self._refuse_http(send, environ, HandshakeError(ErrorCode.FORBIDDEN, "origin not allowed"))
-            return
-        if method == "OPTIONS":
-            await send_response(send, 200, [_TEXT_PLAIN, *self._cors_headers(environ)], b"")
-            return
-        try:
-            request = parse_request(
-                parse_query(scope.get("query_string", b"")),
-                method=method,
-                is_websocket=False,
-                transports=self.transports,
-            )
-            if request.sid is None:
-                await self._check_allow_request(environ)
-                await self._handshake_polling(receive, send, environ, request)
-                return
-            session = self._sessions.get(request.sid)
-            if session is None:
-                raise HandshakeError(ErrorCode.UNKNOWN_SID, f"sid {request.sid!r}")
-            if method == "GET":
-                await self._poll(session, receive, send, environ, request)
-            else:
-                await self._post(session, receive, send, environ, request)
-        except HandshakeError as error:
-            await self._refuse_http(send, environ, error)
-
-    async def _handshake_polling(
-        self, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
-    ) -> None:
-        client_left = trio.Event()
-        async with trio.open_nursery() as nursery:
-            # The connect handler may be slow; a client that leaves meanwhile never learns its
-            # sid, so its session must end now rather than at its ping timeout.
-            nursery.start_soon(_set_on_disconnect, receive, client_left)
-            session = await self._open_session(Transport.POLLING, environ)
-            nursery.cancel_scope.cancel()
-        if session is None:
-            return await self._refuse_connect(send, environ)
-        if client_left.is_set():
-            await session.close(CloseReason.TRANSPORT_CLOSE, "the client went away during the handshake")
-            return
-        packet = self._open_packet(session.sid, Transport.POLLING)
-        try:
-            await self._send_packets(send, environ, [packet], request, self._cookie_header(session.sid), initial=True)
-        except SocketIsClosedError:
-            # The client never learns its sid: end the session now, not at its ping timeout.
-            await session.close(CloseReason.TRANSPORT_CLOSE, "the client went away before the handshake response")
-            raise
+        raise RequestRefused(message)
 
     def _open_packet(self, sid: str, transport: Transport) -> Packet:
         upgrades = (
@@ -1154,7 +1005,7 @@ class AsyncServer(AsyncHelpers):
     async def _open_session(self, transport: Transport, environ: dict[str, Any]) -> Session | None:
         """Start a session and run the connect handler; ``None`` if it refused."""
         sid = self.generate_id()
-        session = Session(self, sid, transport, environ)
+        session = Session(self._session_config(), self._session_callbacks(), sid, transport)
         await self._require_nursery().start(session.run)
         self._sessions[sid] = session
         result = await self._trigger_connect(sid, environ)
@@ -1166,378 +1017,4 @@ class AsyncServer(AsyncHelpers):
         session.connected = True
         return session
 
-    async def _refuse_connect(self, send: Send, environ: dict[str, Any]) -> None:
-        refusal = environ.get("trio_engineio.refusal")
-        body = encode_json(self._json, refusal if refusal not in (None, False) else "Unauthorized")
-        headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
-        await send_response(send, 401, headers, body.encode())
-
-    async def _poll(
-        self, session: Session, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
-    ) -> None:
-        outcome = await session.handle_get(receive)
-        if outcome.packets is None:
-            if outcome.status != 200:
-                raise HandshakeError(ErrorCode.BAD_REQUEST, "this session does not accept this GET now")
-            return  # the client went away
-        try:
-            await self._send_packets(send, environ, outcome.packets, request)
-        except SocketIsClosedError:
-            session.poll_not_sent(outcome)  # no packet is lost with a response that never left
-            raise
-        session.poll_sent(outcome)
-
-    async def _post(
-        self, session: Session, receive: Receive, send: Send, environ: dict[str, Any], request: EngineIORequest
-    ) -> None:
-        decision, events = session.begin_post()
-        if decision is not PollDecision.PROCEED:
-            await session.dispatch(events)
-            raise HandshakeError(ErrorCode.BAD_REQUEST, "this session does not accept this POST now")
-        try:
-            try:
-                declared = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0
-            if declared > self.max_http_buffer_size:
-                raise ContentTooLongError(f"Content-Length {declared} exceeds max_http_buffer_size")
-            body = await read_body(receive, self.max_http_buffer_size)
-            if body is None:
-                return
-            if request.jsonp_index is not None:
-                packets = decode_payload(decode_jsonp_body(body), max_packets=self.max_packets_per_post)
-            else:
-                packets = decode_payload_bytes(body, max_packets=self.max_packets_per_post)
-        except ContentTooLongError as exc:
-            session.machine.end_post()
-            await session.close(CloseReason.TRANSPORT_ERROR, str(exc))
-            await self._trigger_connection_error(environ, ErrorCode.BAD_REQUEST, ErrorCode.BAD_REQUEST.message)
-            headers = [(b"content-type", b"application/json"), *self._cors_headers(environ)]
-            await send_response(send, 413, headers, error_body(ErrorCode.BAD_REQUEST))
-            return
-        except EngineIOError as exc:
-            session.machine.end_post()
-            await session.close(CloseReason.TRANSPORT_ERROR, f"invalid POST: {exc}")
-            raise HandshakeError(ErrorCode.BAD_REQUEST, str(exc)) from exc
-        try:
-            for index, packet in enumerate(packets):
-                if index and index % _PACKETS_PER_CHECKPOINT == 0:
-                    # Handling a PONG or a NOOP never yields: let the other sessions run.
-                    await trio.lowlevel.checkpoint()
-                if session.machine.is_closed:
-                    break  # a closed session ignores the rest (an unsolicited PONG closed it, say)
-                await session.receive_packet(packet, via=Transport.POLLING)
-        finally:
-            session.machine.end_post()
-        headers = [_TEXT_PLAIN, *self._cors_headers(environ)]
-        headers = _replace_headers(headers, await self._hook_headers(environ, initial=False))
-        await send_response(send, 200, headers, b"ok")
-
     # -- websocket -------------------------------------------------------------------
-
-    async def _refuse_websocket(self, scope: Scope, send: Send, status: int, body: bytes) -> None:
-        if "websocket.http.response" in scope.get("extensions", {}):
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            await send({"type": "websocket.close", "code": 1008})
-
-    async def _handle_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        environ = build_environ(scope)
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        # ``send`` itself goes to the websocket writer (it translates errors per frame);
-        # the handshake's own messages go through this.
-        checked_send = _checked_send(send)
-        try:
-            if self._origin_refused(environ):
-                raise HandshakeError(ErrorCode.FORBIDDEN, "origin not allowed")
-            request = parse_request(
-                parse_query(scope.get("query_string", b"")), method="GET", is_websocket=True, transports=self.transports
-            )
-            if request.sid is not None:
-                session = self._sessions.get(request.sid)
-                if session is None:
-                    raise HandshakeError(ErrorCode.UNKNOWN_SID, f"sid {request.sid!r}")
-                if not self.allow_upgrades:
-                    # The handshake advertised no upgrade; a client that tries anyway is refused.
-                    raise HandshakeError(ErrorCode.BAD_REQUEST, "upgrades are disabled (allow_upgrades=False)")
-                await self._upgrade(session, receive, send, environ)
-                return
-            await self._check_allow_request(environ)
-        except HandshakeError as error:
-            self.logger.info("refused websocket %s: %s", environ["RAW_URI"], error)
-            reply = _refusal_message(error)
-            await self._trigger_connection_error(environ, error.code, reply)
-            await self._refuse_websocket(scope, checked_send, error.http_status, error_body(error.code, reply))
-            return
-        new_session = await self._open_session(Transport.WEBSOCKET, environ)
-        if new_session is None:
-            refusal = environ.get("trio_engineio.refusal")
-            body = encode_json(self._json, refusal if refusal not in (None, False) else "Unauthorized").encode()
-            await self._refuse_websocket(scope, checked_send, 401, body)
-            return
-        close_code = 1000
-        abort = _hypercorn.connection_aborter(send)
-        try:
-            await self._accept_websocket(send, environ, initial=True)
-            oversized = _hypercorn.limit_message_size(send, self.max_http_buffer_size)
-            write = _websocket_writer(send, self._hypercorn_fast_path)
-            await write(encode_frame(self._open_packet(new_session.sid, Transport.WEBSOCKET)))
-            with trio.CancelScope() as reader_scope:
-                new_session.attach_websocket(write, reader_scope, abort)
-                code = await self._read_websocket(new_session, receive, write, probing=False, oversized=oversized)
-                close_code = 1000 if code is None else code
-        except SocketIsClosedError:
-            close_code = _PEER_CLOSED
-        finally:
-            await new_session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
-        await self._close_websocket(send, receive, close_code, abort)
-
-    async def _accept_websocket(self, send: Send, environ: dict[str, Any], *, initial: bool) -> None:
-        """Accept a websocket, with the header handlers' headers; without compression if so configured.
-
-        Raises:
-            SocketIsClosedError: the client has gone.
-        """
-        if not self.websocket_compression:
-            _hypercorn.refuse_websocket_compression(send)
-        message: Message = {"type": "websocket.accept"}
-        headers = await self._hook_headers(environ, initial=initial)
-        if headers:
-            message["headers"] = headers
-        await _checked_send(send)(message)
-
-    async def _upgrade(self, session: Session, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
-        with trio.CancelScope() as reader_scope:
-            if not session.begin_probe(reader_scope):
-                # Already upgraded or upgrading (or a websocket session): as the reference server
-                # does, accept this websocket and close it, and the session carries on. Clients
-                # (the `ws` package) report a refused handshake as an error, not as a close.
-                self.logger.info("session %s: a second websocket was accepted and closed", session.sid)
-                close_code = 1000
-                try:
-                    await self._accept_websocket(send, environ, initial=False)
-                except SocketIsClosedError:
-                    close_code = _PEER_CLOSED
-                await self._close_websocket(send, receive, close_code, _hypercorn.connection_aborter(send))
-                return
-            result: int | None = 1000  # stays so when the session cancels an abandoned probe
-            try:
-                await self._accept_websocket(send, environ, initial=False)
-                oversized = _hypercorn.limit_message_size(send, self.max_http_buffer_size)
-                write = _websocket_writer(send, self._hypercorn_fast_path)
-                result = await self._read_websocket(session, receive, write, probing=True, oversized=oversized)
-            except SocketIsClosedError:
-                result = _PEER_CLOSED
-            finally:
-                if result is not None:
-                    session.end_probe()
-        close_code = 1000 if result is None else result
-        abort = _hypercorn.connection_aborter(send)
-        if result is None:  # upgraded
-            with trio.CancelScope() as reader_scope:
-                session.attach_websocket(write, reader_scope, abort)
-                try:
-                    code = await self._read_websocket(session, receive, write, probing=False, oversized=oversized)
-                    close_code = 1000 if code is None else code
-                finally:
-                    await session.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed")
-        await self._close_websocket(send, receive, close_code, abort)
-
-    async def _close_websocket(self, send: Send, receive: Receive, code: int, abort: Callable[[], None] | None) -> None:
-        """Close our side; under hypercorn's trio worker, then wait for the client's.
-
-        hypercorn's reader hands every message and the final ``websocket.disconnect`` to
-        a bounded queue that only this task reads: returning while the client still sends
-        would leave it blocked on that queue for good. A client that does not finish
-        the close within ``close_timeout`` is cut off (``abort``).
-        """
-        if code == _PEER_CLOSED:
-            # The socket is gone: a close now is pointless, and hypercorn's trio worker can crash
-            # on it (its connection close races the reply to the client's close frame).
-            await _hypercorn.flush_after_disconnect(receive)
-            return
-
-        async def send_close() -> None:
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.close", "code": code})
-
-        if abort is None:
-            # Not hypercorn's trio worker: ASGI lets us return right after the close (the
-            # server finishes the closing handshake), and nothing waits on a queue of ours.
-            await send_close()
-            return
-
-        # Drain while the close is sent: the close may wait for hypercorn's send lock, held
-        # by a write whose failure makes hypercorn hand us websocket.disconnect, which
-        # waits for room in the queue this task drains.
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send_close)
-            for last_try in (False, True):
-                with trio.move_on_after(self.close_timeout) as drained:
-                    with contextlib.suppress(Exception):  # an ASGI server may raise once it is over
-                        while (await receive())["type"] != "websocket.disconnect":
-                            pass
-                if not drained.cancelled_caught or last_try:
-                    break
-                abort()
-            nursery.cancel_scope.cancel()
-        await _hypercorn.flush_after_disconnect(receive)
-
-    async def _read_websocket(
-        self,
-        session: Session,
-        receive: Receive,
-        write: WebSocketWriter,
-        *,
-        probing: bool,
-        oversized: Callable[[], bool] | None = None,
-    ) -> int | None:
-        """Feed websocket messages to the session until it or the socket ends.
-
-        ``oversized()`` says whether the ASGI server itself refused a message for its size
-        (see :func:`trio_engineio._hypercorn.limit_message_size`).
-
-        Returns:
-            The close code to send, or ``None`` when a probe completed the upgrade.
-        """
-        limit = self.max_http_buffer_size
-        if self._hypercorn_fast_path and _hypercorn.env_switch(_hypercorn.FAST_PATH_ENV):
-            receive = _hypercorn.fast_receive(receive)
-        while True:
-            message = await receive()
-            if message["type"] != "websocket.receive":  # websocket.disconnect
-                if oversized is not None and oversized() and not probing:
-                    await session.close(CloseReason.TRANSPORT_ERROR, _OVERSIZED.format(limit))
-                return _PEER_CLOSED
-            frame: str | bytes | None = message.get("text")
-            if frame is None:
-                frame = message.get("bytes") or b""
-            # surrogatepass: a text frame from a server that let a lone surrogate through
-            # (none should) is measured, not a UnicodeEncodeError escaping into it.
-            if len(frame) > limit or (
-                type(frame) is str and len(frame) * 4 > limit and len(frame.encode("utf-8", "surrogatepass")) > limit
-            ):
-                await session.close(CloseReason.TRANSPORT_ERROR, _OVERSIZED.format(limit))
-                return 1009
-            try:
-                packet = decode_frame(frame)
-            except UnknownPacketError as exc:
-                if probing:
-                    return 1002
-                await session.close(CloseReason.TRANSPORT_ERROR, f"invalid packet: {exc}")
-                return 1002
-            events = await session.receive_packet(packet, via=Transport.WEBSOCKET)
-            if probing:
-                for event in events:
-                    if type(event) is UpgradeProbed:
-                        # The probe's own reader is its only writer until the upgrade completes.
-                        await write(encode_frame(event.reply))
-                    elif type(event) is UpgradeCompleted:
-                        return None
-
-
-def _accepts_two_arguments(handler: Callable[..., Any]) -> bool:
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):
-        return True
-    try:
-        signature.bind("sid", "reason")
-    except TypeError:
-        return False
-    return True
-
-
-class _RequestRefused(HandshakeError):
-    """``allow_request`` refused a handshake: 403, with its message in the JSON body."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ErrorCode.FORBIDDEN, f"refused by allow_request: {message}", http_status=403)
-        self.message = message
-
-
-def _refusal_message(error: HandshakeError) -> str:
-    """The ``message`` of a refusal's JSON body: the reference server's, or allow_request's own."""
-    return error.message if isinstance(error, _RequestRefused) else error.code.message
-
-
-def _replace_headers(headers: Headers, extra: Headers) -> Headers:
-    """``headers`` with ``extra`` added; a name in ``extra`` replaces that name in ``headers``."""
-    if not extra:
-        return headers
-    names = {name for name, _ in extra}
-    return [header for header in headers if header[0] not in names] + extra
-
-
-def _accepts_arguments(handler: Callable[..., Any], count: int) -> bool:
-    """Whether ``handler`` surely takes ``count`` positional arguments (``False`` when unknown)."""
-    try:
-        inspect.signature(handler).bind(*range(count))
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-async def _set_on_disconnect(receive: Receive, event: trio.Event) -> None:
-    """Set ``event`` when the HTTP client disconnects."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    event.set()
-
-
-def _checked_send(send: Send, closing: Callable[[], bool] | None = None) -> Send:
-    """``send``, with any error it raises turned into :class:`SocketIsClosedError`.
-
-    Once the client has gone, an ASGI server may raise from ``send`` (the spec
-    asks for an ``OSError``; hypercorn raises other things too): all mean the
-    same here, and none must escape back into the server. While ``closing()``,
-    HTTP responses say ``Connection: close``.
-    """
-
-    async def checked(message: Message) -> None:
-        if closing is not None and message["type"] == "http.response.start" and closing():
-            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-        try:
-            await send(message)
-        except Exception as exc:
-            raise SocketIsClosedError("the client is gone") from exc
-
-    return checked
-
-
-def _websocket_writer(send: Send, fast_path: bool) -> WebSocketWriter:
-    write_fast = _hypercorn.fast_websocket_writer(send, fast_path)
-    if write_fast is not None:
-
-        async def write_direct(frame: str | bytes) -> bool:
-            try:
-                return await write_fast(frame)
-            except Exception as exc:
-                raise SocketIsClosedError("the websocket is closed") from exc
-
-        return write_direct
-
-    async def write(frame: str | bytes) -> bool:
-        try:
-            if type(frame) is str:
-                await send({"type": "websocket.send", "text": frame})
-            else:
-                await send({"type": "websocket.send", "bytes": frame})
-        except Exception as exc:
-            # hypercorn raises several things once the socket is gone; all mean the same here.
-            raise SocketIsClosedError("the websocket is closed") from exc
-        # Not relied on for a scheduling point: hypercorn's send returns at once, the frame
-        # dropped, once the client has gone, and an app sending in a loop would starve the
-        # very reader that would notice (see WebSocketWriter).
-        return False
-
-    return write
