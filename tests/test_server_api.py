@@ -760,6 +760,49 @@ async def test_async_handlers_a_handler_waiting_for_the_clients_next_message_doe
     assert replies == ["42"]
 
 
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_async_handlers_the_disconnect_handler_comes_after_the_last_messages_handlers(
+    autojump_clock: trio.testing.MockClock, transport: str
+) -> None:
+    """A client sends, then leaves: its message handlers finish before its disconnect handler
+    runs (python-socketio's disconnect logic relies on it), but one that never ends delays the
+    disconnect handler by close_timeout at most."""
+    eio, app = make_app(async_handlers=True, close_timeout=5)
+    events: list[tuple[float, str]] = []
+
+    @eio.on("message")
+    async def message(sid: str, data: Any) -> None:
+        await trio.sleep(2 if data == "slow" else 1000)
+        events.append((trio.current_time(), data))
+
+    @eio.on("disconnect")
+    def disconnect(sid: str) -> None:
+        events.append((trio.current_time(), "disconnect"))
+
+    async with eio, open_client(app) as client:
+        await client.connect(BASE_URL, transports=[transport])
+        await client.send("slow")
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        await client.disconnect()
+        await trio.sleep(10)
+    assert [name for _, name in events] == ["slow", "disconnect"]
+    assert events[0][0] <= events[1][0]
+    # A handler that never ends: the disconnect handler runs close_timeout after the close.
+    events.clear()
+    eio, app = make_app(async_handlers=True, close_timeout=5)
+    eio.on("message", message)
+    eio.on("disconnect", disconnect)
+    async with eio, open_client(app) as client:
+        await client.connect(BASE_URL, transports=[transport])
+        await client.send("forever")
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        await client.disconnect()
+        await trio.sleep(10)
+    assert events == [(start + 5, "disconnect")]
+
+
 async def test_async_handlers_quick_handlers_of_one_client_run_in_arrival_order(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

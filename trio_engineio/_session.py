@@ -177,6 +177,11 @@ class Session:
         # run, and which one owns the queue (see _deliver_message).
         self._busy_runner: trio.lowlevel.Task | None = None
         self._runners = 0
+        self._handlers_running = 0
+        self._handlers_awaiting_end = 0
+        self._runner_tasks: set[trio.lowlevel.Task] = set()
+        self._waiting_for_handlers = False  # the session's end waits for them (then wake it)
+        self._handlers_done = trio.lowlevel.ParkingLot()
         self._runner_generation = 0
         self._handler_recheck_at = math.inf
         if config.async_handlers:
@@ -222,15 +227,24 @@ class Session:
                 transport_nursery.start_soon(self._heartbeat)
                 task_status.started()
                 await self._closed.wait()
+                # The wind-down below (handlers, then the CLOSE's delivery) has close_timeout in all.
+                deadline = trio.current_time() + self.config.close_timeout
                 if self._inbound_send is not None:
                     self._inbound_send.close()  # handlers finish what has arrived, then end
+                    # The disconnect handler comes after the handlers of what arrived (Socket.IO
+                    # relies on it), waiting for them until the deadline at most.
+                    if self._handlers_pending():
+                        self._waiting_for_handlers = True
+                        with trio.move_on_at(deadline):
+                            while self._handlers_pending():
+                                await self._handlers_done.park()
                 if self.connected:
                     machine = self.machine
                     await self._callbacks.disconnect(self.sid, machine.close_reason, machine.close_detail)
                 self.disconnect_handled.set()
                 if self.machine.state is SessionState.CLOSING:
                     # A server close: the CLOSE packet rides behind the queued ones.
-                    with trio.move_on_after(self.config.close_timeout):
+                    with trio.move_on_at(deadline):
                         await self._close_delivered.wait()
                     self.machine.finish()
                 if self._writing and self._ws_abort is not None:
@@ -377,6 +391,30 @@ class Session:
             self._handler_recheck_at = at
             self._reschedule_timer()
 
+    def _handlers_pending(self) -> bool:
+        """Whether message handlers run (other than those waiting for this very wind-down), or
+        messages wait for one."""
+        assert self._inbound_receive is not None
+        running = self._handlers_running - self._handlers_awaiting_end
+        return bool(running or self._inbound_receive.statistics().current_buffer_used)
+
+    async def wait_disconnect_handled(self) -> None:
+        """Wait until the ``disconnect`` handler has run (a checkpoint, even when it has).
+
+        Called from one of this session's own message handlers (``await eio.disconnect(sid)``),
+        that handler is not waited for by the wind-down, which it is waiting for.
+        """
+        if trio.lowlevel.current_task() not in self._runner_tasks:
+            await self.disconnect_handled.wait()
+            return
+        self._handlers_awaiting_end += 1
+        if self._waiting_for_handlers:
+            self._handlers_done.unpark_all()
+        try:
+            await self.disconnect_handled.wait()
+        finally:
+            self._handlers_awaiting_end -= 1
+
     def _start_runner(self, nursery: trio.Nursery, *, spilled: bool = False) -> None:
         assert self._inbound_receive is not None
         self._runner_generation += 1
@@ -393,6 +431,7 @@ class Session:
         """
         trigger = self._callbacks.message
         task = trio.lowlevel.current_task()
+        self._runner_tasks.add(task)
         try:
             async with inbound:
                 while True:
@@ -423,13 +462,18 @@ class Session:
                             self._schedule_handler_recheck(0)
                     elif self._handler_recheck_at == math.inf and inbound.statistics().current_buffer_used:
                         self._schedule_handler_recheck(_HANDLER_RECHECK)
+                    self._handlers_running += 1
                     try:
                         await trigger(self.sid, data)
                     finally:
+                        self._handlers_running -= 1
+                        if self._waiting_for_handlers:
+                            self._handlers_done.unpark_all()
                         if self._busy_runner is task:
                             self._busy_runner = None
         finally:
             self._runners -= 1
+            self._runner_tasks.discard(task)
 
     async def receive_packet(self, packet: Packet, *, via: Transport) -> list[Event]:
         """Process one packet from the client (from a POST or a websocket reader).

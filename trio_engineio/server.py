@@ -677,7 +677,7 @@ class AsyncServer(AsyncHelpers):
         else:
             session = self._sessions.get(sid)
             if session is not None and await session.close(CloseReason.SERVER_DISCONNECT, "disconnect() was called"):
-                await session.disconnect_handled.wait()  # a checkpoint, even when already set
+                await session.wait_disconnect_handled()  # a checkpoint, even when already handled
                 return
         # Nobody to close, or closed already: still a checkpoint (Trio's rule).
         await trio.lowlevel.checkpoint()
@@ -710,8 +710,9 @@ class AsyncServer(AsyncHelpers):
         self.logger.info("trio_engineio server is shutting down")
         if not self._shutting_down:
             self._shutting_down = True
+            deadline = trio.current_time() + self.close_timeout  # for all of it
             await self.disconnect()
-            with trio.move_on_after(self.close_timeout):
+            with trio.move_on_at(deadline):
                 while self._sessions:
                     await next(iter(self._sessions.values())).finished.wait()
         else:

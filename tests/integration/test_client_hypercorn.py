@@ -186,7 +186,9 @@ async def test_a_server_that_stops_pinging(transports: list[str]) -> None:
 @pytest.mark.parametrize("mode", ["polling", "websocket"])
 async def test_a_client_that_stops_reading_is_dropped_for_ping_timeout(mode: str) -> None:
     """A client whose application leaves 400 messages unread stops reading, so its PONGs stop:
-    the server drops it after pingInterval + pingTimeout (0.4 s)."""
+    the server drops it after pingInterval + pingTimeout (0.4 s). The client learns it from its
+    own timer (no PING arrives) or, when the server's close frame comes first (a busy machine
+    delays the client's timer), from that close."""
     echo = EchoServer(ping_interval=0.2, ping_timeout=0.2)
     async with serve_hypercorn(echo.app) as url, AsyncClient() as client:
         seen = record_disconnects(client)
@@ -199,7 +201,7 @@ async def test_a_client_that_stops_reading_is_dropped_for_ping_timeout(mode: str
             await client.wait()
         assert 0.4 <= trio.current_time() - start < 2
         assert echo.disconnects == ["ping timeout"]
-        assert seen == [CloseReason.PING_TIMEOUT]
+        assert seen in ([CloseReason.PING_TIMEOUT], [CloseReason.SERVER_DISCONNECT])
         received = [data async for data in client]
         assert received == [str(i) for i in range(len(received))]
 
