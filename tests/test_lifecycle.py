@@ -5,7 +5,6 @@ In memory, on virtual time (``autojump_clock``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,6 @@ async def test_no_session_or_task_outlives_200_sessions(autojump_clock: trio.tes
     remains (design rule: one nursery per session, and nothing survives it)."""
     eio, app = make_app(ping_interval=5, ping_timeout=3)
     recorder = Recorder(eio)
-    started = time.perf_counter()
     async with eio, open_http_client(app) as http:
         await trio.testing.wait_all_tasks_blocked()
         baseline = sorted(task.name for task in all_tasks())
@@ -125,10 +123,9 @@ async def test_no_session_or_task_outlives_200_sessions(autojump_clock: trio.tes
         assert sorted(sid for sid, _ in recorder.disconnects) == sorted(recorder.connects)
         reasons = sorted({reason for _, reason in recorder.disconnects})
         assert reasons == ["client disconnect", "ping timeout", "server disconnect", "transport close"]
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
         assert session_tasks() == []
         assert sorted(task.name for task in all_tasks()) == baseline
-    assert time.perf_counter() - started < 10
 
 
 async def test_leaving_the_server_leaves_no_task(autojump_clock: trio.testing.MockClock) -> None:
@@ -211,7 +208,7 @@ async def test_shutdown_returns_within_close_timeout(autojump_clock: trio.testin
             await trio.sleep(1)
         assert trio.current_time() == 1 + 3
     assert recorder.disconnects == [(poller.sid, "server disconnect")]
-    assert eio._sessions == {}
+    assert list(eio.sockets) == []
 
 
 async def test_shutdown_waits_for_a_slow_disconnect_handler(autojump_clock: trio.testing.MockClock) -> None:
@@ -343,7 +340,7 @@ async def test_lifespan_shutdown_closes_websocket_clients(autojump_clock: trio.t
         clients.start_soon(client)
         await ready.wait()
     assert received == ["1"]
-    assert eio._sessions == {}
+    assert list(eio.sockets) == []
 
 
 async def test_failing_on_startup_fails_the_lifespan(autojump_clock: trio.testing.MockClock) -> None:
@@ -592,7 +589,7 @@ async def test_attach_serves_engineio_beside_an_app(autojump_clock: trio.testing
     async with eio, open_http_client(app) as http:
         assert (await http.get("/")).text == "other app"
         response = await http.get("/realtime/", params=HANDSHAKE)
-        assert open_data(response.text)["sid"] in eio._sessions
+        assert open_data(response.text)["sid"] in eio.sockets
         assert (await http.get("/engine.io/", params=HANDSHAKE)).text == "other app"
 
 

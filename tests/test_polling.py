@@ -51,7 +51,7 @@ async def test_handshake_answers_open_with_the_session_parameters(autojump_clock
         assert opened["pingInterval"] == 12000
         assert opened["pingTimeout"] == 7000
         assert opened["maxPayload"] == 5000
-        assert opened["sid"] in eio._sessions
+        assert opened["sid"] in eio.sockets
         assert poller.handshake_response is not None
         assert poller.handshake_response.text.count("\x1e") == 0  # the OPEN packet alone
 
@@ -363,7 +363,7 @@ async def test_server_disconnect_answers_the_pending_get_with_close(autojump_clo
         assert (await pending.result()).text == "1"
         assert recorder.disconnects == [(poller.sid, "server disconnect")]
         await trio.testing.wait_all_tasks_blocked()
-        assert poller.sid not in eio._sessions
+        assert poller.sid not in eio.sockets
         assert (await poller.get_response()).status_code == 400
 
 
@@ -379,7 +379,7 @@ async def test_server_disconnect_without_a_pending_get_is_delivered_by_the_next(
         await trio.sleep(1)
         assert await poller.get() == [message("queued"), Packet(PacketType.CLOSE)]
         await trio.testing.wait_all_tasks_blocked()
-        assert poller.sid not in eio._sessions
+        assert poller.sid not in eio.sockets
 
 
 async def test_undelivered_server_close_is_dropped_after_close_timeout(autojump_clock: trio.testing.MockClock) -> None:
@@ -391,7 +391,7 @@ async def test_undelivered_server_close_is_dropped_after_close_timeout(autojump_
         session = eio._sessions[poller.sid]
         await session.finished.wait()
         assert trio.current_time() == 3
-        assert poller.sid not in eio._sessions
+        assert poller.sid not in eio.sockets
 
 
 async def test_an_aborted_get_loses_no_packet(autojump_clock: trio.testing.MockClock) -> None:
@@ -645,7 +645,7 @@ async def test_bad_requests_get_400_with_a_json_code(
         assert response.status_code == 400
         assert response.headers["content-type"] == "application/json"
         assert response.json() == {"code": code, "message": message_text}
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
 
 
 async def test_bad_method_on_a_session_is_400(autojump_clock: trio.testing.MockClock) -> None:
@@ -666,7 +666,7 @@ async def test_refused_origin_is_400_with_code_4(autojump_clock: trio.testing.Mo
         assert response.status_code == 400
         assert response.json() == {"code": 4, "message": "Forbidden"}
         assert "access-control-allow-origin" not in response.headers
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
 
 
 # -- CORS ---------------------------------------------------------------------------------------------------
@@ -694,7 +694,7 @@ async def test_options_preflight(autojump_clock: trio.testing.MockClock) -> None
         }
         assert response.headers["access-control-allow-headers"] == "X-Token, Content-Type"
         assert response.headers["access-control-allow-credentials"] == "true"
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
 
 
 def _two_argument_check(origin: str, environ: dict[str, Any]) -> bool:

@@ -287,11 +287,16 @@ async def test_send_packet_sends_the_raw_packet(autojump_clock: trio.testing.Moc
         assert await ws.receive() == "4raw"
 
 
-async def test_send_to_an_unknown_sid_is_ignored(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_to_an_unknown_sid_is_logged_not_raised(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """As in python-engineio, sending to a sid that is gone is logged, not raised."""
     eio, _ = make_app()
     async with eio:
-        await eio.send("no-such-sid", "x")
+        with caplog.at_level(logging.WARNING, logger="trio_engineio.server"):
+            await eio.send("no-such-sid", "x")
+    warnings = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "trio_engineio.server"]
+    assert warnings == [(logging.WARNING, "Cannot send to sid no-such-sid")]
 
 
 # -- user sessions ------------------------------------------------------------------------
@@ -328,7 +333,7 @@ async def test_disconnect_one_websocket_client(autojump_clock: trio.testing.Mock
         assert recorder.disconnects == [(sid, "server disconnect")]
         assert await ws.receive() == "1"
         assert await ws.wait_closed() == 1000
-        assert sid not in eio._sessions
+        assert sid not in eio.sockets
 
 
 async def test_disconnect_all_clients(autojump_clock: trio.testing.MockClock) -> None:
@@ -384,7 +389,7 @@ async def test_failing_disconnect_handler_is_logged_and_harms_nothing(
         async with open_websocket(app) as leaving:
             gone = (await ws_handshake(leaving))["sid"]
         await trio.testing.wait_all_tasks_blocked()
-        assert gone not in eio._sessions
+        assert gone not in eio.sockets
         await eio.send(sid, "alive")
         assert await survivor.receive() == "4alive"
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -440,7 +445,9 @@ async def test_background_task_handle_is_awaitable(autojump_clock: trio.testing.
         assert trio.current_time() == 3
 
 
-async def test_background_task_exception_is_raised_by_await(autojump_clock: trio.testing.MockClock) -> None:
+async def test_background_task_exception_is_logged_and_raised_by_await(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """A failing background task is logged and its exception comes out of ``await handle``."""
     eio = AsyncServer()
 
@@ -451,6 +458,10 @@ async def test_background_task_exception_is_raised_by_await(autojump_clock: trio
         handle = eio.start_background_task(fail)
         with pytest.raises(RuntimeError, match="boom"):
             await handle
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [f"background task {handle.name} raised"]
+    assert errors[0].exc_info is not None
+    assert str(errors[0].exc_info[1]) == "boom"
 
 
 async def test_background_task_can_be_cancelled(autojump_clock: trio.testing.MockClock) -> None:
@@ -581,7 +592,7 @@ async def test_connect_refused_is_401_json_without_disconnect(
         assert response.headers["content-type"] == "application/json"
         assert response.json() == "Unauthorized"
         await trio.testing.wait_all_tasks_blocked()
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
     assert disconnects == []
 
 
@@ -595,7 +606,7 @@ async def test_connect_refusal_over_websocket_is_401(autojump_clock: trio.testin
             async with open_websocket(app):
                 pass
         assert info.value.status_code == 401
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
 
 
 async def test_connect_handler_custom_refusal_body(autojump_clock: trio.testing.MockClock) -> None:

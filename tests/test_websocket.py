@@ -88,7 +88,7 @@ async def test_ping_timeout_is_exactly_on_time(autojump_clock: trio.testing.Mock
         assert trio.current_time() == 45
         assert closed_at == [(45, "ping timeout")]
         await trio.testing.wait_all_tasks_blocked()
-        assert sid not in eio._sessions
+        assert sid not in eio.sockets
 
 
 async def test_ping_timeout_after_a_late_pong(autojump_clock: trio.testing.MockClock) -> None:
@@ -158,7 +158,7 @@ async def test_client_going_away_is_transport_close(autojump_clock: trio.testing
         assert recorder.disconnects == [(sid, "transport close")]
         assert trio.current_time() == 0
         await trio.testing.wait_all_tasks_blocked()
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
 
 
 # -- limits and bad frames ----------------------------------------------------------------------
@@ -233,7 +233,7 @@ async def test_refused_websocket_is_denied_before_accept(
         assert isinstance(info.value.error_body, dict)
         assert info.value.error_body["code"] == code
         assert recorder.connects == []
-        assert eio._sessions == {}
+        assert list(eio.sockets) == []
 
 
 async def test_allowed_origin_is_accepted(autojump_clock: trio.testing.MockClock) -> None:

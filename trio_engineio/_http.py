@@ -134,13 +134,12 @@ def compress(body: bytes, coding: str) -> bytes:
     return zlib.compress(body)
 
 
-async def read_body(receive: Receive, limit: int, first: Message | None = None) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
     """Read an HTTP request body, counting the bytes actually received.
 
     Args:
         receive: the ASGI receive callable.
         limit: the most bytes allowed.
-        first: an ``http.request`` message already received, if any.
 
     Returns:
         The body, or ``None`` if the client disconnected first.
@@ -150,7 +149,7 @@ async def read_body(receive: Receive, limit: int, first: Message | None = None) 
     """
     chunks: list[bytes] = []
     size = 0
-    message = first if first is not None else await receive()
+    message = await receive()
     while True:
         if message["type"] == "http.disconnect":
             return None

@@ -203,7 +203,7 @@ async def _post(
         await session.close(CloseReason.TRANSPORT_ERROR, str(exc))
         await host._trigger_connection_error(environ, ErrorCode.BAD_REQUEST, ErrorCode.BAD_REQUEST.message)
         headers = [(b"content-type", b"application/json"), *host._cors_headers(environ)]
-        await send_response(send, 413, headers, error_body(ErrorCode.BAD_REQUEST))
+        await send_response(send, exc.http_status, headers, error_body(ErrorCode.BAD_REQUEST))
         return
     except EngineIOError as exc:
         session.machine.end_post()

@@ -329,7 +329,8 @@ class Session:
                     self._probe_scope.cancel()
                 self._wake_get()  # a GET that waited for the outcome is served as usual
             elif type(event) is UpgradeProbed:  # pragma: no branch
-                # The probe's reply is written by the probe's reader (see probe()). A GET begun
+                # The probe's reply is written by the probe's reader (_websocket._read_websocket
+                # with probing=True), its only writer until the upgrade completes. A GET begun
                 # before the websocket attached is released (the client pauses polling on it);
                 # one begun after waits for the upgrade's outcome (see handle_get).
                 if self.machine.pending_get_decision() is PollDecision.NOOP:

@@ -18,7 +18,7 @@ from trio_engineio._http import Message, Receive, Scope, Send, build_environ
 from trio_engineio._json import encode_json
 from trio_engineio._requests import ServerContext, checked_send, refusal_message
 from trio_engineio._session import Session, WebSocketWriter
-from trio_engineio.exceptions import CloseReason, SocketIsClosedError, UnknownPacketError
+from trio_engineio.exceptions import CloseReason, ContentTooLongError, SocketIsClosedError, UnknownPacketError
 from trio_engineio.protocol import (
     ErrorCode,
     HandshakeError,
@@ -240,14 +240,13 @@ async def _read_websocket(
             type(frame) is str and len(frame) * 4 > limit and len(frame.encode("utf-8", "surrogatepass")) > limit
         ):
             await session.close(CloseReason.TRANSPORT_ERROR, _OVERSIZED.format(limit))
-            return 1009
+            return ContentTooLongError.close_code  # 1009; checked inline, no exception on this path
         try:
             packet = decode_frame(frame)
         except UnknownPacketError as exc:
-            if probing:
-                return 1002
-            await session.close(CloseReason.TRANSPORT_ERROR, f"invalid packet: {exc}")
-            return 1002
+            if not probing:
+                await session.close(CloseReason.TRANSPORT_ERROR, f"invalid packet: {exc}")
+            return exc.close_code  # 1002
         events = await session.receive_packet(packet, via=Transport.WEBSOCKET)
         if probing:
             for event in events:

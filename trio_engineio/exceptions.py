@@ -92,7 +92,8 @@ class ProtocolError(EngineIOError):
         error_code: the reference server's error code (0-5) for the JSON body
             ``{"code": N, "message": "..."}``, or ``None`` when the error is not
             about a request (a bad packet inside a live session).
-        close_reason: how the session ends if this error ends it.
+        close_code: the websocket close code a websocket that carried this should be
+            closed with (1002, protocol error, unless a subclass says otherwise).
         default_message: the message when none is given.
 
     Example::
@@ -101,11 +102,12 @@ class ProtocolError(EngineIOError):
             packet = decode_frame(frame)
         except ProtocolError as exc:
             status = exc.http_status  # 400
+            code = exc.close_code  # 1002
     """
 
     http_status: int = 400
     error_code: int | None = None
-    close_reason: CloseReason = CloseReason.TRANSPORT_ERROR
+    close_code: int = 1002
     default_message: str = "the Engine.IO protocol was violated"
 
     def __init__(
@@ -166,16 +168,18 @@ class UnknownPacketError(RemoteProtocolError):
 class ContentTooLongError(RemoteProtocolError):
     """A body or message exceeded the configured size limit (python-engineio's name).
 
-    Its :attr:`http_status` is 413: the server answers an oversize POST with it
-    and closes the session.
+    Its :attr:`http_status` is 413 and its :attr:`close_code` 1009 (message too big):
+    the server answers an oversize POST with 413, closes a websocket that carried an
+    oversize message with 1009, and closes the session.
 
     Example::
 
         except trio_engineio.ContentTooLongError as exc:
-            assert exc.http_status == 413
+            assert (exc.http_status, exc.close_code) == (413, 1009)
     """
 
     http_status = 413
+    close_code = 1009
     default_message = "the content exceeds the size limit"
 
 

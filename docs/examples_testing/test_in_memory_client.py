@@ -1,5 +1,3 @@
-import time
-
 import pytest
 import trio
 import trio.testing
@@ -19,22 +17,22 @@ async def test_echo(autojump_clock: trio.testing.MockClock, transports: list[str
         assert await client.receive() == b"\x00\x01"
 
 
-async def test_an_hour_of_heartbeats_in_no_wall_time(autojump_clock: trio.testing.MockClock) -> None:
+async def test_an_hour_of_heartbeats_in_virtual_time(autojump_clock: trio.testing.MockClock) -> None:
     app = create_app(ping_interval=25, ping_timeout=20)
-    start = time.perf_counter()
     async with open_lifespan(app), open_client(app) as client:
         await client.connect(BASE_URL)
-        await trio.sleep(3600)  # virtual: 144 pings and pongs
+        start = trio.current_time()
+        await trio.sleep(3600)  # virtual: 144 pings and pongs, no wall time
+        assert trio.current_time() == start + 3600
         assert client.state == "connected"
-    assert time.perf_counter() - start < 1
 
 
-async def test_a_hundred_messages_take_milliseconds(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_hundred_messages_never_wait_on_the_clock(autojump_clock: trio.testing.MockClock) -> None:
     app = create_app()
     async with open_lifespan(app), open_client(app) as client:
         await client.connect(BASE_URL, transports=["websocket"])
-        start = time.perf_counter()
+        start = trio.current_time()
         for i in range(100):
             await client.send(str(i))
             assert await client.receive() == str(i)
-        assert time.perf_counter() - start < 1
+        assert trio.current_time() == start  # nothing in memory sleeps

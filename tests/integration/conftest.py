@@ -151,7 +151,7 @@ class EchoServer:
     def check_invariants(self) -> None:
         """What must hold once the server has shut down."""
         assert not self.eio.running
-        assert self.eio._sessions == {}
+        assert list(self.eio.sockets) == []
         calls = collections.Counter(self.disconnect_calls)
         assert all(count == 1 for count in calls.values()), f"disconnect handler ran twice: {calls}"
         assert set(calls) == set(self.connects), "every connected sid gets exactly one disconnect"

@@ -544,5 +544,5 @@ async def test_hypercorn_shutdown_closes_sessions_gracefully(
     assert close_codes == [1000]
     assert (polled[0].status_code, polled[0].text) == (200, "1")
     assert echo.disconnects == {ws_sid: "server disconnect", polling_sid: "server disconnect"}
-    assert echo.eio._sessions == {}
+    assert list(echo.eio.sockets) == []
     assert shutdown_seconds < 4, f"shutdown took {shutdown_seconds:.1f} s: hypercorn waited for connections"

@@ -181,7 +181,7 @@ async def test_1000_sessions_leave_no_sid_and_no_task(
     """1,000 sessions of every shape, 20 at a time: afterwards no sid and no session task remain.
 
     Sessions are task groups in the server's nursery: once each has closed
-    (whoever closed it, whatever its transport, however it ended), ``_sessions``
+    (whoever closed it, whatever its transport, however it ended), ``eio.sockets``
     is empty, the server's nursery has no child left and no task anywhere in
     the task tree runs code of ``trio_engineio._session``, while the server
     is still running.
@@ -207,7 +207,7 @@ async def test_1000_sessions_leave_no_sid_and_no_task(
         assert len(echo.connects) == SESSIONS + 1
         # The last sessions may still be ending; nothing signals "all gone", so poll.
         with trio.fail_after(10):
-            while echo.eio._sessions:  # noqa: ASYNC110
+            while echo.eio.sockets:  # noqa: ASYNC110
                 await trio.sleep(0.01)
         assert len(echo.disconnects) == SESSIONS + 1
         assert echo.eio._nursery is not None
