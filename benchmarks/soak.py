@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.request
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 from _process import cpu_seconds, free_port, pinned, rss_mb, wait_listening
 
 HERE = Path(__file__).resolve().parent
+TRACING = bool(os.environ.get("SOAK_TRACEMALLOC"))  # --tracemalloc: the server traces allocations
 ROOT = HERE.parent
 
 
@@ -64,6 +66,10 @@ def trim_heap() -> None:
 def echo_app() -> Any:
     import trio_engineio
 
+    snapshots: list[tracemalloc.Snapshot] = []
+    if os.environ.get("SOAK_TRACEMALLOC"):
+        tracemalloc.start(8)
+
     eio = trio_engineio.AsyncServer()
 
     @eio.on("message")
@@ -80,6 +86,14 @@ def echo_app() -> Any:
         if scope["type"] != "http":
             return
         stats: dict[str, Any] = {"sessions": len(eio.sockets), "tasks": count_tasks()}
+        if b"snapshot" in scope.get("query_string", b"") and tracemalloc.is_tracing():
+            # --tracemalloc: each call reports what grew since the previous one.
+            snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            if snapshots:
+                grown = snapshot.compare_to(snapshots[-1], "traceback")[:8]
+                stats["grown"] = [str(stat) for stat in grown]
+                stats["grown_where"] = [stat.traceback.format()[-6:] for stat in grown]
+            snapshots[:] = [snapshot]
         if b"trim" in scope.get("query_string", b""):
             # After the clients left: what is still alive (gc-tracked objects), and what RSS is
             # once freed memory is handed back to the OS, which tells a leak (objects, memory
@@ -113,9 +127,10 @@ def serve(port: int) -> None:
 # -- the driver -------------------------------------------------------------------------------------
 
 
-def server_stats(port: int, trim: bool = False) -> dict[str, int]:
-    query = "?trim=1" if trim else ""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats{query}", timeout=10) as response:
+def server_stats(port: int, trim: bool = False, snapshot: bool = False) -> dict[str, Any]:
+    query = "?trim=1" if trim else "?snapshot=1" if snapshot else ""
+    # A tracemalloc snapshot of a busy server takes tens of seconds.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats{query}", timeout=120 if snapshot else 10) as response:
         stats: dict[str, int] = json.loads(response.read())
         return stats
 
@@ -124,7 +139,7 @@ def sample(pid: int, port: int, t: float, node: int | None = None) -> dict[str, 
     return {
         "t": round(t, 1),
         "rss_mb": round(rss_mb(pid), 1),
-        **server_stats(port),
+        **server_stats(port, snapshot=TRACING),
         "server_cpu_s": cpu_seconds(pid),
         "node_cpu_s": cpu_seconds(node) if node is not None else 0.0,
     }
@@ -140,7 +155,16 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=10, help="seconds over which the clients connect")
     parser.add_argument("--samples", type=int, default=12, help="RSS samples over the run")
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the server's allocations (slower): each sample reports what grew since the first",
+    )
     args = parser.parse_args()
+    if args.tracemalloc:
+        os.environ["SOAK_TRACEMALLOC"] = "1"  # inherited by the server process
+        global TRACING
+        TRACING = True
     seconds = args.minutes * 60
     port = free_port()
     server = subprocess.Popen(pinned([sys.executable, __file__, "serve", str(port)], 0), cwd=ROOT)

@@ -31,6 +31,7 @@ import trio
 
 from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal
 from trio_engineio._concurrency import start_background_task as _start_background_task
+from trio_engineio._handlers import accepts_arguments, call_handler
 from trio_engineio._json import decode_message, encode_json
 from trio_engineio._logging import LoggerLike, given_logger
 from trio_engineio._transports import (
@@ -648,12 +649,9 @@ class AsyncClient(AsyncHelpers):
         handler = self.handlers.get(event)
         if handler is None:
             return None
-        if event == "disconnect" and not _accepts(handler, args):
+        if event == "disconnect" and not accepts_arguments(handler, len(args), unknown=True):
             args = ()
-        result = handler(*args)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await call_handler(handler, *args)
 
     async def _call_logged(self, event: str, *args: Any) -> None:
         try:
@@ -676,16 +674,6 @@ class _MessageIterator:
             return await self._client.receive()
         except SocketIsClosedError:
             raise StopAsyncIteration from None
-
-
-def _accepts(handler: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-    try:
-        inspect.signature(handler).bind(*args)
-    except TypeError:
-        return False
-    except ValueError:  # no signature available (some builtins): assume it does
-        return True
-    return True
 
 
 def _valid_transports(transports: str | Iterable[str] | None) -> list[Transport]:

@@ -23,7 +23,7 @@ import trio
 
 from trio_engineio import _polling, _websocket
 from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal, start_background_task
-from trio_engineio._handlers import accepts_arguments
+from trio_engineio._handlers import accepts_arguments, call_handler
 from trio_engineio._http import (
     Headers,
     Receive,
@@ -803,10 +803,7 @@ class AsyncServer(AsyncHelpers):
         handler = self.handlers.get(event)
         if handler is None:
             return None
-        result = handler(*args)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await call_handler(handler, *args)
 
     # A handler's exception, even a BaseException that is not fatal (see is_fatal), is
     # logged and ends there: it must not reach the ASGI server nor the server's nursery.
