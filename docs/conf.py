@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,5 +78,24 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return None
 
 
+# napoleon types an "Attributes:" entry from the class's annotations. Those written in __init__
+# (``self.sid: str = ...``) reach them only once autodoc has read the class's module, which it does
+# for the module an automodule names, not for the private modules a package re-exports from
+# (trio_engineio.testing). Read them from the class's own module before napoleon runs.
+def _add_instance_annotations(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    if what not in ("class", "exception") or not isinstance(obj, type):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    analyzer = ModuleAnalyzer.for_module(obj.__module__)
+    analyzer.analyze()
+    annotations = dict(inspect.get_annotations(obj))
+    for (classname, attribute), annotation in analyzer.annotations.items():
+        if classname == obj.__qualname__:
+            annotations.setdefault(attribute, annotation)
+    obj.__annotations__ = annotations
+
+
 def setup(app: Any) -> None:
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("autodoc-process-docstring", _add_instance_annotations, priority=400)

@@ -93,7 +93,15 @@ def test_the_wheel_is_named_and_carries_the_bundle_the_plugin_and_the_command(fr
         info = f"engineio_trio-{trio_engineio.__version__}.dist-info"
         metadata = wheel.read(f"{info}/METADATA").decode()
         entry_points = wheel.read(f"{info}/entry_points.txt").decode()
-    for name in ["py.typed", "pytest_plugin.py", "_static/engine.io.min.js", "_static/LICENSE", "protocol/packet.py"]:
+    for name in [
+        "py.typed",
+        "pytest_plugin.py",
+        "_static/engine.io.min.js",
+        "_static/LICENSE",
+        "protocol/packet.py",
+        "testing/__init__.py",
+        "testing/_asgi.py",
+    ]:
         assert f"trio_engineio/{name}" in names
     assert f"Name: {DISTRIBUTION}\n" in metadata
     assert "Provides-Extra: testing\n" in metadata
