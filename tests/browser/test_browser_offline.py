@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -19,18 +18,13 @@ from pathlib import Path
 
 import trio
 from browser_runner import run_browser_script
+from processes import free_port, wait_listening
 
 import trio_engineio
 from examples.echo.app import app as echo_app
 from trio_engineio.testing import serve_hypercorn
 
 PACKAGE = Path(trio_engineio.__file__).resolve().parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
@@ -46,7 +40,7 @@ async def serve_demo_from_a_copy(tmp_path: Path) -> AsyncIterator[str]:
         capture_stdout=True,
     )
     assert Path(where.stdout.decode().strip()).parent == site / "trio_engineio"  # the copy, not this checkout
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "serve.log").open("wb") as output:
         process = await trio.lowlevel.open_process(
             [sys.executable, "-m", "trio_engineio", "serve", "--bind", f"127.0.0.1:{port}"],
@@ -56,15 +50,7 @@ async def serve_demo_from_a_copy(tmp_path: Path) -> AsyncIterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            with trio.fail_after(20):
-                while True:
-                    try:
-                        stream = await trio.open_tcp_stream("127.0.0.1", port)
-                    except OSError:
-                        await trio.sleep(0.05)  # a process starting up: nothing to wait on but its port
-                    else:
-                        await stream.aclose()
-                        break
+            await wait_listening(port)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import trio
+import trio.testing
 from scenario_trio import expected_checks, run_scenario
 from sio_app import create_app
 
@@ -27,7 +29,11 @@ async def app() -> AsyncIterator[socketio.ASGIApp]:
 
 
 @pytest.mark.parametrize("transports", TRANSPORTS, ids=["upgrade", "polling", "websocket"])
-async def test_scenario(app: socketio.ASGIApp, transports: list[str] | None) -> None:
+async def test_scenario(
+    app: socketio.ASGIApp, transports: list[str] | None, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Virtual time: the scenario's timeouts (call() with 0.3 s, a handler that takes 0.5 s) cost
+    # no wall time here; the interop tests run the same scenario against real processes.
     async with httpx.AsyncClient(transport=InMemoryHTTPTransport(app), base_url=BASE_URL) as http:
         checks = await run_scenario(
             BASE_URL, transports, http_session=http, websocket_connector=InMemoryWebSocketConnector(app)

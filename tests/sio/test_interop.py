@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sio_paths  # noqa: F401  (first: it makes tests/integration's helpers importable)
 import trio
 from nodejs import JS_DIR, _require_tool, ensure_node_modules
 from processes import free_port, wait_listening
