@@ -9,7 +9,7 @@ against python-engineio on uvicorn (higher is better) and against the raw ASGI
 echo on hypercorn's trio worker (the ceiling of our stack). Never asserted in tests.
 
 Usage: python benchmarks/run.py [--seconds 3] [--matrix | --clients 10 --inflight 16 --size 20]
-                                [--kinds ...] [--json results.json]
+                                [--kinds ...] [--baseline REV] [--json results.json]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ ALL_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "
 EXTRA_KINDS = ["trio-engineio-inline"]
 # The websocket fast path does not apply to polling, so "stock" would repeat trio-engineio.
 POLLING_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "trio-engineio-inline"]
+BASELINE = "trio-engineio-baseline"
+"""trio-engineio as it was at ``--baseline REV`` (that revision's package, same serve.py and load)."""
 MODES = {"raw-hypercorn-trio": "raw"}
 MATRIX = list(itertools.product((1, 10, 100), (1, 16), (20, 1024)))
 SHORT = {
@@ -40,6 +42,7 @@ SHORT = {
     "trio-engineio": "E",
     "trio-engineio-stock": "E stock",
     "trio-engineio-inline": "E inline",
+    BASELINE: "E before",
 }
 
 
@@ -54,6 +57,10 @@ def measure(
     deflate: bool = False,
     polling: bool = False,
 ) -> dict[str, float]:
+    if kind == BASELINE:
+        # The baseline revision's package first on the path, ahead of the installed one.
+        env = {**(env or {}), "PYTHONPATH": args.baseline_dir}
+        kind = "trio-engineio"
     port = free_port()
     steps_file = Path(tempfile.gettempdir(), f"bench-steps-{port}")
     if args.steps:
@@ -128,7 +135,29 @@ def main() -> None:
     parser.add_argument("--knobs", action="store_true", help="deployer knobs, on trio-engineio at the chosen config")
     parser.add_argument("--steps", action="store_true", help="also count Trio task steps and spawns per message")
     parser.add_argument("--polling", action="store_true", help="long-polling echo at c=10 and c=100 (one in flight)")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run trio-engineio as it was at this git revision (before/after a change, in one run)",
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as baseline_dir:
+        if args.baseline:
+            export_baseline(args.baseline, Path(baseline_dir))
+            args.kinds = [*args.kinds, BASELINE]
+        args.baseline_dir = baseline_dir
+        run(args)
+
+
+def export_baseline(revision: str, directory: Path) -> None:
+    """Extract ``trio_engineio/`` as it was at ``revision`` into ``directory``."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "trio_engineio"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.knobs:
         run_knobs(args)
         return
@@ -149,7 +178,7 @@ def main() -> None:
 
 def run_polling(args: argparse.Namespace) -> None:
     """Long-polling echo: every message is a POST and a GET. Kinds interleaved per config."""
-    kinds = [kind for kind in args.kinds if kind in POLLING_KINDS]
+    kinds = [kind for kind in args.kinds if kind in POLLING_KINDS or kind == BASELINE]
     rows = []
     for clients in (10, 100):
         results = {kind: measure(kind, clients, 1, args.size, args, polling=True) for kind in kinds}
@@ -216,7 +245,7 @@ def print_config(clients: int, inflight: int, size: int, results: dict[str, dict
 
 def print_summary(rows: list[dict[str, object]], kinds: list[str]) -> None:
     """One line per config: msg/s of each kind, and E's ratios (markdown, for benchmarks/README.md)."""
-    header = ["config", *(f"{SHORT[kind]} msg/s" for kind in kinds), "E/A", "E stock/A", "E/D"]
+    header = ["config", *(f"{SHORT[kind]} msg/s" for kind in kinds), "E/A", "E stock/A", "E/D", "E/E before"]
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
@@ -234,6 +263,7 @@ def print_summary(rows: list[dict[str, object]], kinds: list[str]) -> None:
             ratio("trio-engineio", "python-engineio-uvicorn"),
             ratio("trio-engineio-stock", "python-engineio-uvicorn"),
             ratio("trio-engineio", "raw-hypercorn-trio"),
+            ratio("trio-engineio", BASELINE),
         ]
         print("| " + " | ".join(cells) + " |")
 

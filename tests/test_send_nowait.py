@@ -96,7 +96,7 @@ async def test_delivers_in_order_over_websocket_with_send(autojump_clock: trio.t
         eio.send_nowait(sid, b"e")
         assert [await ws.receive() for _ in range(5)] == ["4a", b"\x00b", "4c", '4{"d":[1]}', b"e"]
         await trio.testing.wait_all_tasks_blocked()
-        assert eio._sessions[sid]._queued == 0
+        assert eio._sessions[sid].pending_count == 0
 
 
 async def test_delivers_in_order_over_polling_and_wakes_a_waiting_get(
@@ -134,7 +134,7 @@ async def test_polling_full_buffer_raises_queue_full_and_loses_nothing(autojump_
         assert await poller.get() == [message(str(i)) for i in range(4)]
         assert fill(eio, poller.sid, "again ") == [f"again {i}" for i in range(4)]
         assert await poller.get() == [message(f"again {i}") for i in range(4)]
-        assert eio._sessions[poller.sid]._queued == 0
+        assert eio._sessions[poller.sid].pending_count == 0
 
 
 async def test_websocket_client_that_stops_reading(
@@ -223,11 +223,12 @@ class HookedParkingLot:
         return woken
 
 
-async def test_does_not_overtake_a_send_waiting_for_the_overflow(autojump_clock: trio.testing.MockClock) -> None:
-    """A PING past the full buffer parks later sends until it has gone (they must stay behind it).
-    ``send_nowait`` is refused while it is there, and in the instant it leaves, when the parked
-    send is woken but has not run yet; after that it queues behind the send."""
-    eio, app = make_app(outbound_buffer_size=4, max_packets_per_poll=2, ping_interval=10)
+async def test_does_not_overtake_a_send_waiting_for_the_backlog(autojump_clock: trio.testing.MockClock) -> None:
+    """Sends past the bound during an upgrade that is then abandoned leave the session holding more
+    than its buffer: later sends park until it has drained (they must stay behind it).
+    ``send_nowait`` is refused while they wait, and in the instant the backlog drains, when the
+    parked send is woken but has not run yet; after that it queues behind the send."""
+    eio, app = make_app(outbound_buffer_size=4, max_packets_per_poll=4)
     async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
         await poller.handshake()
         session = eio._sessions[poller.sid]
@@ -239,21 +240,28 @@ async def test_does_not_overtake_a_send_waiting_for_the_overflow(autojump_clock:
             except QueueFull:
                 refused_in_the_instant.append(True)
 
-        session._overflow_drained = HookedParkingLot(try_send_nowait)  # type: ignore[assignment]
-        assert fill(eio, poller.sid) == ["0", "1", "2", "3"]
-        await trio.sleep(10.5)  # the PING, at 10, found the buffer full
-        assert list(session._overflow) == [PING]
+        session._room = HookedParkingLot(try_send_nowait)  # type: ignore[assignment]
+        query = {"EIO": "4", "transport": "websocket", "sid": poller.sid}
+        async with open_websocket(app, query=query) as ws:
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            for i in range(10):  # past the bound: nothing drains the buffer during the upgrade
+                eio.send_nowait(poller.sid, str(i))
+        await trio.testing.wait_all_tasks_blocked()  # the probe closed: abandoned, polling goes on
+        assert eio.transport(poller.sid) == "polling"
+        with pytest.raises(QueueFull):
+            eio.send_nowait(poller.sid, "refused")
         nursery.start_soon(eio.send, poller.sid, "parked")
         await trio.testing.wait_all_tasks_blocked()
-        assert await poller.get() == [message("0"), message("1")]
-        with pytest.raises(QueueFull):  # the channel has room, but the PING and "parked" are first
+        assert await poller.get() == [message(str(i)) for i in range(4)]
+        with pytest.raises(QueueFull):  # 6 still wait ahead of "parked"
             eio.send_nowait(poller.sid, "late")
-        assert await poller.get() == [message("2"), message("3")]
-        assert await poller.get() == [PING]
+        assert refused_in_the_instant == []
+        assert await poller.get() == [message(str(i)) for i in range(4, 8)]
         assert refused_in_the_instant == [True]
-        await poller.post(Packet(PacketType.PONG))
+        await trio.testing.wait_all_tasks_blocked()
         eio.send_nowait(poller.sid, "late")
-        assert await poller.get() == [message("parked"), message("late")]
+        assert await poller.get() == [message("8"), message("9"), message("parked"), message("late")]
 
 
 async def test_during_an_upgrade_it_goes_past_the_bound_as_send_does(autojump_clock: trio.testing.MockClock) -> None:
@@ -316,6 +324,6 @@ async def test_unsendable_data_raises_and_queues_nothing(autojump_clock: trio.te
             eio.send_nowait(sid, {"x": object()})
         with pytest.raises(LocalProtocolError):
             eio.send_nowait(sid, "\ud800")
-        assert eio._sessions[sid]._queued == 0
+        assert eio._sessions[sid].pending_count == 0
         eio.send_nowait(sid, "ok")
         assert await ws.receive() == "4ok"

@@ -167,9 +167,9 @@ async def _poll(
     try:
         await _send_packets(host, send, environ, outcome.packets, request)
     except SocketIsClosedError:
-        session.poll_not_sent(outcome)  # no packet is lost with a response that never left
+        session.poll_not_sent()  # no packet is lost with a response that never left
         raise
-    session.poll_sent(outcome)
+    session.poll_sent()
 
 
 async def _post(

@@ -11,17 +11,18 @@ and owns a task group in the server's nursery::
                                            sends that had to wait for room
 
 Request tasks (hypercorn's) talk to the session through its methods; they
-never touch another session. The outbound path is a bounded memory channel:
-a polling GET drains it, or the websocket writer does. When the channel is
-empty and no write is in flight, a websocket ``send`` writes from the calling
-task instead of hopping through the writer (the hop costs more than this whole
-layer; see ``docs/design.rst``). Packets taken for a poll response that did
-not fit wait in ``_carry``, ahead of the channel.
+never touch another session. The outbound path: the application's sends wait
+for room in a bounded memory channel (the waiting is Trio's); the transport
+moves what it is about to send from the channel into the machine's queue,
+which also holds the machine's PINGs and CLOSE and decides what goes out, in
+which order and in which batches (the bookkeeping is the sans-IO core's). When
+nothing is queued and no write is in flight, a websocket ``send`` writes from
+the calling task instead of hopping through the writer (the hop costs more
+than this whole layer; see ``docs/design.rst``).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,6 @@ from trio_engineio.protocol import (
     UpgradeCompleted,
     UpgradeProbed,
     encode_frame,
-    encode_payload_packet,
 )
 
 __all__ = ["PollOutcome", "Session", "SessionCallbacks", "SessionConfig", "WebSocketWriter"]
@@ -60,17 +60,8 @@ socket does not, and neither may an ASGI server's ``send`` (hypercorn's returns 
 dropped, once the client has gone), so only a writer that knows says ``True``.
 """
 
-_NOOP = Packet(PacketType.NOOP)
-_CLOSE = Packet(PacketType.CLOSE)
 _CLIENT_CLOSE_GRACE = 1.0
 """Seconds a client that sent CLOSE has to close its websocket before the server does."""
-_UPGRADING_GET_NOOP_DELAY = 0.1
-"""Seconds a GET begun during an upgrade waits for its outcome before it answers NOOP.
-
-The reference server answers a GET during an upgrade with NOOP on its next 100 ms tick; a
-client that sent ``5`` before its GET is answered 400 by then, and the official client, which
-waits for that GET before it sends ``5``, is not held up for longer than with the reference.
-"""
 # async_handlers=True: at most this many handlers of one client wait at once; the messages
 # behind them queue in order (one client cannot make the server start tasks without bound).
 _MAX_HANDLER_RUNNERS = 32
@@ -113,18 +104,13 @@ class SessionCallbacks:
 
 
 class PollOutcome:
-    """What a polling GET answers: packets to send, or nothing (the client left).
+    """What a polling GET answers: packets to send, or nothing (the client left), and the status."""
 
-    ``taken`` says the packets came from the session's queue, so they must go back
-    to it (:meth:`Session.poll_not_sent`) if the response cannot be sent.
-    """
+    __slots__ = ("packets", "status")
 
-    __slots__ = ("packets", "status", "taken")
-
-    def __init__(self, packets: list[Packet] | None, status: int = 200, *, taken: bool = False) -> None:
+    def __init__(self, packets: list[Packet] | None, status: int = 200) -> None:
         self.packets = packets
         self.status = status
-        self.taken = taken
 
 
 class Session:
@@ -143,24 +129,25 @@ class Session:
             ping_timeout=config.ping_timeout,
             upgrade_timeout=config.upgrade_timeout,
             now=trio.current_time(),
+            outbound_buffer_size=config.outbound_buffer_size,
+            max_packets_per_poll=config.max_packets_per_poll,
+            max_poll_bytes=config.max_http_buffer_size,
         )
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[Packet](config.outbound_buffer_size)
-        # Packets accepted and not yet written: in the channel, in _carry, or in a writer's hands.
-        self._queued = 0
-        self._carry: collections.deque[Packet] = collections.deque()
-        # Packets past the channel's bound: control packets, and sends during an upgrade.
-        self._overflow: collections.deque[Packet] = collections.deque()
-        self._overflow_drained = trio.lowlevel.ParkingLot()
-        # Sends waiting for the overflow to drain (parked, or woken and not yet run):
-        # send_packet_nowait must not overtake them.
-        self._overflow_waiters = 0
+        # Packets in the channel or in sends parked on it (moved to the machine by _pull).
+        self._in_channel = 0
+        # The websocket writer parks here when nothing is queued; anything queued wakes it.
+        self._outbound_ready = trio.lowlevel.ParkingLot()
+        # Sends waiting for the machine's queue to drain (it took more than the buffer during
+        # an upgrade); parked, or woken and not yet run: send_packet_nowait must not overtake them.
+        self._room = trio.lowlevel.ParkingLot()
+        self._room_waiters = 0
         self._ws_write: WebSocketWriter | None = None
         self._ws_reader_scope: trio.CancelScope | None = None
         self._ws_abort: Callable[[], None] | None = None
         self._writing = False
         self._write_done = trio.lowlevel.ParkingLot()
         self._get_scope: trio.CancelScope | None = None
-        self._get_release: list[Packet] | None = None
         self._probe_scope: trio.CancelScope | None = None
         self._timer_scope: trio.CancelScope | None = None
         self._handler_nursery: trio.Nursery | None = None
@@ -210,8 +197,7 @@ class Session:
 
     def _release_waiting_sends(self) -> None:
         self._outbound_receive.close()
-        self._overflow.clear()
-        self._overflow_drained.unpark_all()
+        self._room.unpark_all()
 
     def cancel(self) -> None:
         """Stop the session now, handlers included (server shutdown)."""
@@ -278,9 +264,7 @@ class Session:
             abort()
 
     def _stop_transports(self) -> None:
-        if self._get_scope is not None:
-            self._get_release = [_CLOSE] if self.machine.close_reason is not CloseReason.CLIENT_DISCONNECT else [_NOOP]
-            self._get_scope.cancel()
+        self._wake_get()  # the machine answers it (NOOP after a client's goodbye, else CLOSE)
         if self._ws_reader_scope is not None:
             if self.machine.close_reason is CloseReason.CLIENT_DISCONNECT:
                 # The client said goodbye and is closing the websocket itself: let the reader
@@ -297,11 +281,13 @@ class Session:
 
     async def close(self, reason: CloseReason, detail: str = "") -> bool:
         """Close the session; returns whether this call closed it (False: it already was)."""
+        if reason is CloseReason.SERVER_DISCONNECT and not self.machine.is_closed:
+            self._pull()  # the machine's CLOSE goes behind everything sent so far
         return await self._dispatch(self.machine.close(reason, detail))
 
     def _on_closed(self, event: SessionClosed) -> None:
         if event.reason is CloseReason.SERVER_DISCONNECT:
-            self._enqueue_nowait(_CLOSE)
+            self._wake_transport()  # the machine queued the CLOSE
         else:
             self._close_delivered.set()
             # Wake a pending GET now: a client close gets NOOP, an error gets CLOSE.
@@ -331,20 +317,13 @@ class Session:
             elif type(event) is UpgradeProbed:  # pragma: no branch
                 # The probe's reply is written by the probe's reader (_websocket._read_websocket
                 # with probing=True), its only writer until the upgrade completes. A GET begun
-                # before the websocket attached is released (the client pauses polling on it);
-                # one begun after waits for the upgrade's outcome (see handle_get).
-                if self.machine.pending_get_decision() is PollDecision.NOOP:
-                    self._release_get([_NOOP])
-                else:
-                    self._wake_get()
+                # before the websocket attached is released with NOOP (the client pauses polling
+                # on it); one begun after waits for the upgrade's outcome (the machine says which).
                 # Until UPGRADE nothing drains the buffer, and the client sends UPGRADE only once
-                # its POST is answered, which may wait on a send parked for room: take the
-                # buffer's packets (and with them the parked sends) aside, keeping their order.
-                while True:
-                    try:
-                        self._carry.append(self._outbound_receive.receive_nowait())
-                    except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
-                        break
+                # its POST is answered, which may wait on a send parked for room: move the
+                # buffer's packets (and with them the parked sends) into the machine, in order.
+                self._pull()
+                self._wake_get()
         return closed
 
     async def _deliver_message(self, data: str | bytes) -> None:
@@ -505,9 +484,10 @@ class Session:
                 assert self._inbound_receive is not None
                 if self._inbound_receive.statistics().current_buffer_used:
                     self._unblock_handlers()  # reschedules itself while the handler is busy
+            queued = machine.queued_count
             events = machine.handle_timeout(now)
-            for packet in machine.packets_to_send():
-                self._enqueue_nowait(packet)
+            if machine.queued_count != queued:
+                self._wake_transport()  # a PING
             await self._dispatch(events)
 
     def _reschedule_timer(self) -> None:
@@ -533,10 +513,11 @@ class Session:
             SocketIsClosedError: the session is closed (before any scheduling point),
                 or closed while this send waited for room (after one).
         """
-        if self.machine.is_closed:
+        machine = self.machine
+        if machine.is_closed:
             raise SocketIsClosedError(f"session {self.sid} is closed")
         write = self._ws_write
-        if write is not None and not self._writing and self._queued == 0:
+        if write is not None and not self._writing and not self._in_channel and not machine.queued_count:
             # Fast path: nothing waits ahead of this packet, so write it from this task.
             self._writing = True
             try:
@@ -548,35 +529,41 @@ class Session:
                 self._writing = False
                 if self._write_done:  # the writer task or the stall watchdog; usually nobody
                     self._write_done.unpark_all()
-        self._queued += 1
-        try:
-            if self._overflow and not self._upgrading:
-                # Wait for the overflow to drain first, so this packet stays behind it.
-                self._overflow_waiters += 1
-                try:
-                    while self._overflow:
-                        await self._overflow_drained.park()
-                finally:
-                    self._overflow_waiters -= 1
-            if self._overflow or (self._upgrading and self._channel_full()):
-                # During an upgrade GETs answer NOOP and nothing drains the buffer until the
-                # client's UPGRADE, which waits for its POST, which may be waiting on this
-                # send: waiting here would deadlock the upgrade. The excess is bounded by what
-                # the application sends within upgrade_timeout.
-                self._overflow.append(packet)
-                self._wake_get()
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return True
-            await self._outbound_send.send(packet)  # a full checkpoint, even with room
-            self._wake_get()
+        if machine.backlogged:
+            # The machine holds a full buffer's worth (taken past the bound during an upgrade):
+            # wait for it to drain first, so that this packet stays behind it.
+            self._room_waiters += 1
+            try:
+                while machine.backlogged:
+                    await self._room.park()
+            finally:
+                self._room_waiters -= 1
+            if machine.is_closed:
+                raise SocketIsClosedError(f"session {self.sid} closed before the packet could be queued")
+        if self._transport_waiting():
+            self._hand_over(packet)
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return True
+        if self._upgrading and self._channel_full():
+            # During an upgrade GETs answer NOOP and nothing drains the buffer until the
+            # client's UPGRADE, which waits for its POST, which may be waiting on this
+            # send: waiting here would deadlock the upgrade. The excess is bounded by what
+            # the application sends within upgrade_timeout.
+            self._overflow(packet)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return True
+        self._in_channel += 1
+        try:
+            await self._outbound_send.send(packet)  # a full checkpoint, even with room
         except trio.BrokenResourceError as exc:
             # The session ended while this send waited for room (see run()).
-            self._queued -= 1
+            self._in_channel -= 1
             raise SocketIsClosedError(f"session {self.sid} closed before the packet could be queued") from exc
         except BaseException:
-            self._queued -= 1
+            self._in_channel -= 1
             raise
+        self._wake_transport()
+        return True
 
     def send_packet_nowait(self, packet: Packet) -> None:
         """Queue a packet for the client without waiting, or refuse it.
@@ -584,23 +571,25 @@ class Session:
         It waits for nothing, so it never writes from the calling task (no fast path): the
         packet goes through the channel, which wakes the websocket writer or a waiting GET.
         It is refused exactly when :meth:`send_packet` would wait: the buffer is full, or
-        sends are waiting for the overflow to drain (this packet must not overtake them).
-        During an upgrade the rules of :meth:`send_packet` apply: past the bound it overflows.
+        sends are waiting for the machine's queue to drain (this packet must not overtake
+        them). During an upgrade the rules of :meth:`send_packet` apply: past the bound it
+        goes to the machine's queue.
 
         Raises:
             QueueFull: the outbound buffer is full; nothing was queued.
             SocketIsClosedError: the session is closed.
         """
-        if self.machine.is_closed:
+        machine = self.machine
+        if machine.is_closed:
             raise SocketIsClosedError(f"session {self.sid} is closed")
-        if self._upgrading:
-            if self._overflow or self._channel_full():
-                self._queued += 1
-                self._overflow.append(packet)
-                self._wake_get()
-                return
-        elif self._overflow or self._overflow_waiters:
+        if machine.backlogged or self._room_waiters:
             raise QueueFull(f"the outbound buffer of session {self.sid} is full")
+        if self._transport_waiting():
+            self._hand_over(packet)
+            return
+        if self._upgrading and self._channel_full():
+            self._overflow(packet)
+            return
         try:
             self._outbound_send.send_nowait(packet)
         except trio.WouldBlock:
@@ -608,8 +597,8 @@ class Session:
             raise QueueFull(f"the outbound buffer of session {self.sid} is full") from None
         except trio.BrokenResourceError as exc:
             raise SocketIsClosedError(f"session {self.sid} is closed") from exc
-        self._queued += 1
-        self._wake_get()
+        self._in_channel += 1
+        self._wake_transport()
 
     @property
     def _upgrading(self) -> bool:
@@ -620,125 +609,111 @@ class Session:
         statistics = self._outbound_send.statistics()
         return statistics.current_buffer_used >= statistics.max_buffer_size
 
-    def _enqueue_nowait(self, packet: Packet) -> None:
-        """Queue a control packet (PING, CLOSE) without waiting: past a full buffer it overflows."""
-        self._queued += 1
-        self._wake_get()
-        if self._overflow:
-            self._overflow.append(packet)
-            return
-        try:
-            self._outbound_send.send_nowait(packet)
-        except trio.WouldBlock:
-            self._overflow.append(packet)
+    def _transport_waiting(self) -> bool:
+        """Whether the websocket writer or a GET waits for a packet with none queued before it."""
+        return (
+            (self._get_scope is not None or bool(self._outbound_ready))
+            and not self._in_channel
+            and not self.machine.queued_count
+        )
 
-    def _take_nowait(self) -> Packet | None:
-        """The next packet to send: what a GET could not fit, then the channel, then the overflow."""
-        if self._carry:
-            return self._carry.popleft()
-        try:
-            return self._outbound_receive.receive_nowait()
-        except trio.WouldBlock:
-            pass
-        if self._overflow:
-            packet = self._overflow.popleft()
-            if not self._overflow:
-                self._overflow_drained.unpark_all()
-            return packet
-        return None
+    def _hand_over(self, packet: Packet) -> None:
+        """Give a packet to the transport that waits for it (as a channel hands it to a waiting receiver)."""
+        self.machine.queue_packet(packet)
+        self._wake_transport()
+
+    def _overflow(self, packet: Packet) -> None:
+        """Queue past the channel's bound (during an upgrade): behind everything in it."""
+        self._pull()
+        self.machine.queue_packet(packet)
+        self._wake_transport()
+
+    def _pull(self, limit: float = math.inf) -> None:
+        """Move up to ``limit`` packets from the channel into the machine's queue, oldest first.
+
+        Taking from the channel lets sends parked on it in, in their order.
+        """
+        receive = self._outbound_receive
+        machine = self.machine
+        while self._in_channel and limit > 0:
+            try:
+                packet = receive.receive_nowait()
+            except (trio.WouldBlock, trio.ClosedResourceError):  # pragma: no cover - the count says it is there
+                self._in_channel = 0
+                return
+            self._in_channel -= 1
+            limit -= 1
+            if not machine.is_closed:  # else dropped: nothing more goes to a client that left
+                machine.queue_packet(packet)
+
+    @property
+    def pending_count(self) -> int:
+        """Packets sent by the application or the machine and not yet taken by the transport."""
+        return self._in_channel + self.machine.queued_count
+
+    def _wake_transport(self) -> None:
+        """Something was queued: a GET or the websocket writer waiting for packets takes it."""
+        scope = self._get_scope
+        if scope is not None:
+            scope.cancel()
+        if self._outbound_ready:
+            self._outbound_ready.unpark_all()
+
+    def _drained(self) -> None:
+        """The machine's queue got shorter: sends waiting for it to drain may go on."""
+        if self._room_waiters and not self.machine.backlogged:
+            self._room.unpark_all()
 
     # -- polling -------------------------------------------------------------
 
     async def handle_get(self, receive: Receive) -> PollOutcome:
         """Serve a polling GET: wait for packets, or for the client to leave."""
-        decision, events = self.machine.begin_get()
+        machine = self.machine
+        decision, events = machine.begin_get()
         if decision is PollDecision.REJECT:
             return PollOutcome(None, 400)
         if decision is PollDecision.OVERLAP:
             await self._dispatch(events)
             return PollOutcome(None, 400)
-        noop_at = math.inf  # AWAIT_UPGRADE: when the GET gives up waiting and answers NOOP
         try:
             while True:
-                if decision is PollDecision.PROCEED:
-                    packets = self._collect_poll()
-                    if packets:
-                        self._queued -= len(packets)
-                        return PollOutcome(packets, taken=True)
-                elif decision is PollDecision.AWAIT_UPGRADE:
-                    # Begun during the upgrade: the client may have sent 2probe and 5 before this
-                    # GET, so the upgrade's outcome answers it (400, or served as usual). It may
-                    # also be a client that waits for this GET before it sends UPGRADE: NOOP soon.
-                    if noop_at == math.inf:
-                        noop_at = trio.current_time() + _UPGRADING_GET_NOOP_DELAY
-                    elif trio.current_time() >= noop_at:
-                        return PollOutcome([_NOOP])
-                elif decision is PollDecision.REJECT:
+                # What a response can carry, from the channel into the machine, which answers.
+                self._pull(self.config.max_packets_per_poll - machine.queued_count)
+                answer = machine.poll_response(trio.current_time())
+                if type(answer) is list:
+                    self._drained()
+                    return PollOutcome(answer)
+                if answer is PollDecision.REJECT:
                     return PollOutcome(None, 400)  # the upgrade completed: the client is on its websocket
-                else:
-                    return PollOutcome([_NOOP])  # the probe was answered: the client pauses polling
-                # Nothing to send: wait in this task, with no helper task, for the client to
-                # leave (ASGI's http.disconnect) or for this scope to be cancelled by a packet
-                # being queued (_wake_get), by a release (_release_get), or by a change of the
-                # upgrade (_wake_get).
-                self._get_release = None
-                deadline = noop_at if decision is PollDecision.AWAIT_UPGRADE else math.inf
-                with trio.CancelScope(deadline=deadline) as scope:
+                # Nothing to send yet (or, begun during an upgrade, its outcome is awaited): wait in
+                # this task, with no helper task, for the client to leave (ASGI's http.disconnect)
+                # or for this scope to be cancelled by a packet being queued, a change of the
+                # upgrade or the session's end (_wake_get), or the machine's poll deadline.
+                with trio.CancelScope(deadline=machine.poll_deadline()) as scope:
                     self._get_scope = scope
                     while (await receive())["type"] != "http.disconnect":
                         pass  # the GET's empty http.request
                     return PollOutcome(None)  # the client went away
                 self._get_scope = None
-                if self._get_release is not None:
-                    return PollOutcome(self._get_release)
-                decision = self.machine.pending_get_decision()
         finally:
             self._get_scope = None
-            self.machine.end_get()
+            machine.end_get()
 
-    def poll_sent(self, outcome: PollOutcome) -> None:
-        """The GET response carrying ``outcome`` was sent."""
-        if outcome.taken and outcome.packets and outcome.packets[-1].type is PacketType.CLOSE:
+    def poll_sent(self) -> None:
+        """The GET response was sent."""
+        if self.machine.poll_sent():
             self._close_delivered.set()
 
-    def poll_not_sent(self, outcome: PollOutcome) -> None:
+    def poll_not_sent(self) -> None:
         """The GET response could not be sent: its queued packets go back, first in line."""
-        if outcome.taken and outcome.packets and not self.finished.is_set():
-            self._carry.extendleft(reversed(outcome.packets))
-            self._queued += len(outcome.packets)
-
-    def _collect_poll(self) -> list[Packet]:
-        """What one poll response carries: queued packets, bounded by bytes and count."""
-        first = self._take_nowait()
-        if first is None:
-            return []
-        config = self.config
-        batch = [first]
-        size = len(encode_payload_packet(first).encode())
-        while first.type is not PacketType.CLOSE and len(batch) < config.max_packets_per_poll:
-            packet = self._take_nowait()
-            if packet is None:
-                break
-            packet_size = len(encode_payload_packet(packet).encode()) + 1
-            if size + packet_size > config.max_http_buffer_size:
-                self._carry.appendleft(packet)
-                break
-            batch.append(packet)
-            size += packet_size
-            if packet.type is PacketType.CLOSE:
-                break
-        return batch
+        self.machine.poll_not_sent()
+        self._wake_transport()  # after an upgrade, the websocket writer sends them
 
     def _wake_get(self) -> None:
-        """A packet was queued: a GET waiting for one collects it (a no-op when none waits)."""
+        """A GET waiting asks the machine again (a no-op when none waits)."""
         scope = self._get_scope
         if scope is not None:
             scope.cancel()
-
-    def _release_get(self, packets: list[Packet]) -> None:
-        if self._get_scope is not None:
-            self._get_release = packets
-            self._get_scope.cancel()
 
     def begin_post(self) -> tuple[PollDecision, list[Event]]:
         """A POST arrived; see :meth:`ServerSession.begin_post`."""
@@ -780,34 +755,39 @@ class Session:
     def _on_upgraded(self) -> None:
         self._probe_scope = None
         # The polling scope ends here: a GET still waiting is released with NOOP, or answered
-        # 400 if it began during the upgrade (the client has left polling; see handle_get).
-        if self.machine.pending_get_decision() is PollDecision.REJECT:
-            self._wake_get()
-        else:
-            self._release_get([_NOOP])
+        # 400 if it began during the upgrade (the client has left polling; the machine says which).
+        self._wake_get()
 
     async def _websocket_writer(self, write: WebSocketWriter) -> None:
-        """Drain the outbound buffer onto the websocket, in batches, after any fast-path write."""
-        receive = self._outbound_receive
+        """Write what is queued onto the websocket, in order, after any fast-path write."""
+        machine = self.machine
         while True:
-            packet = self._take_nowait()
-            if packet is None:
-                packet = await receive.receive()
+            if not machine.queued_count:
+                if not self._in_channel:
+                    await self._outbound_ready.park()
+                    continue
+                self._pull(1)
             while self._writing:
                 await self._write_done.park()
             self._writing = True
             try:
-                while packet is not None:
-                    try:
-                        await write(encode_frame(packet))
-                    except SocketIsClosedError:
-                        await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
-                        return
-                    self._queued -= 1
-                    if packet.type is PacketType.CLOSE:
-                        self._close_delivered.set()
-                        return
-                    packet = self._take_nowait()
+                while True:
+                    packets = machine.packets_to_send()
+                    if not packets:
+                        if not self._in_channel:
+                            break
+                        self._pull(1)  # one at a time: the channel's bound holds while this writes
+                        continue
+                    self._drained()
+                    for packet in packets:
+                        try:
+                            await write(encode_frame(packet))
+                        except SocketIsClosedError:
+                            await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
+                            return
+                        if packet.type is PacketType.CLOSE:
+                            self._close_delivered.set()
+                            return
             finally:
                 self._writing = False
                 self._write_done.unpark_all()

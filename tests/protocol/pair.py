@@ -5,9 +5,10 @@ side has to send to the other, through the wire encodings (polling bodies, webso
 in one call. What crossed the wire is logged in :attr:`Pair.wire`, so a test asserts the exact
 exchange of the spec, and each step returns the events of the side that received.
 
-The server machine queues only its control packets (PINGs); the application's messages and the
-CLOSE of a server close are queued by the Trio layer (``_session.py``), which this harness
-stands in for: :meth:`Pair.server_send` and :meth:`Pair.server_close`.
+The server machine keeps its own outbound queue (the application's messages, its PINGs, the CLOSE
+of a server close) and answers GETs from it, so the harness only carries what the machines say:
+:meth:`Pair.server_send` and :meth:`Pair.server_close` are what ``AsyncServer.send`` and
+``disconnect`` ask of the machine.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from trio_engineio.protocol import (
     PacketType,
     PollDecision,
     ServerSession,
-    SessionState,
     Transport,
     UpgradeProbed,
     decode_frame,
@@ -41,7 +41,6 @@ WireRecord = tuple[str, str | bytes]
 ``"POST"`` (a polling request body), ``"ws>"`` / ``"ws<"`` (a websocket frame from the client /
 from the server), ``"probe>"`` / ``"probe<"`` (a frame on the websocket being probed)."""
 
-_NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 
 
@@ -87,7 +86,6 @@ class Pair:
         self._upgrade_timeout = upgrade_timeout
         self._max_payload = max_payload
         self._sid = sid
-        self._server_queue: list[Packet] = []
 
     @property
     def server_session(self) -> ServerSession:
@@ -97,26 +95,13 @@ class Pair:
 
     # -- the server side's Trio layer ------------------------------------------------------------
 
-    def _take_server_packets(self) -> None:
-        # In the order the machine and the application produced them, as the session's queue keeps them.
-        self._server_queue += self.server_session.packets_to_send()
-
     def server_send(self, data: str | bytes) -> None:
-        """The server application sends a message (queued, as ``AsyncServer.send`` does)."""
-        self._take_server_packets()
-        self._server_queue.append(Packet(PacketType.MESSAGE, data))
+        """The server application sends a message (queued by the machine, as ``AsyncServer.send`` has it)."""
+        self.server_session.queue_packet(Packet(PacketType.MESSAGE, data))
 
     def server_close(self, detail: str = "") -> list[Event]:
-        """The server application closes the session: its CLOSE goes behind the queued packets."""
-        self._take_server_packets()
-        events = self.server_session.close(CloseReason.SERVER_DISCONNECT, detail)
-        if events:
-            self._server_queue.append(_CLOSE)
-        return events
-
-    def _server_delivered(self, packets: list[Packet]) -> None:
-        if _CLOSE in packets and self.server_session.state is SessionState.CLOSING:
-            self.server_session.finish()
+        """The server application closes the session: the machine queues its CLOSE behind the rest."""
+        return self.server_session.close(CloseReason.SERVER_DISCONNECT, detail)
 
     def _client_delivered(self) -> None:
         # As the client's writer: once the queue is empty, a CLOSING session's CLOSE is out.
@@ -156,7 +141,6 @@ class Pair:
         """Time passes on both sides: ``(client events, server events)``."""
         client_events = self.client.handle_timeout(now)
         server_events = self.server_session.handle_timeout(now)
-        self._take_server_packets()
         return client_events, server_events
 
     # -- polling ----------------------------------------------------------------------------------
@@ -169,16 +153,12 @@ class Pair:
         return decision
 
     def end_get(self, now: float) -> list[ClientEvent]:
-        """The server answers the GET in flight (NOOP if it must, else what it queued); the client reads it."""
-        self._take_server_packets()
-        if self.server_session.pending_get_decision() is PollDecision.NOOP:
-            packets = [_NOOP]
-        else:
-            packets, self._server_queue = self._server_queue, []
-        assert packets, "nothing to send: this GET would wait"
+        """The server answers the GET in flight as its machine says; the client reads it."""
+        packets = self.server_session.poll_response(now)
+        assert isinstance(packets, list), f"nothing to send: this GET would wait ({packets})"
         body = encode_payload(packets)
         self.wire.append(("GET", body))
-        self._server_delivered(packets)
+        self.server_session.poll_sent()
         self.server_session.end_get()
         events: list[ClientEvent] = []
         for packet in decode_payload(body):
@@ -201,7 +181,6 @@ class Pair:
         for packet in decode_payload_bytes(body):
             events += self.server_session.receive_packet(packet, now, via=Transport.POLLING)
         self.server_session.end_post()
-        self._take_server_packets()
         assert self.client.end_post() == []
         self._client_delivered()
         return events
@@ -215,21 +194,20 @@ class Pair:
             frame = encode_frame(packet)
             self.wire.append(("ws>", frame))
             events += self.server_session.receive_packet(decode_frame(frame), now, via=Transport.WEBSOCKET)
-        self._take_server_packets()
         self._client_delivered()
         return events
 
     def server_flush(self, now: float) -> list[ClientEvent]:
         """The server writes what it queued on its websocket; the client's events."""
         assert self.server_session.transport is Transport.WEBSOCKET
-        self._take_server_packets()
-        packets, self._server_queue = self._server_queue, []
+        packets = self.server_session.packets_to_send()
         events: list[ClientEvent] = []
         for packet in packets:
             frame = encode_frame(packet)
             self.wire.append(("ws<", frame))
             events += self.client.receive_packet(decode_frame(frame), now)
-        self._server_delivered(packets)
+        if _CLOSE in packets:  # as the session's websocket writer, once the CLOSE is written
+            self.server_session.finish()
         return events
 
     # -- upgrade ----------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 import pytest
 
-from trio_engineio.exceptions import CloseReason, LocalProtocolError
+from trio_engineio.exceptions import CloseReason, LocalProtocolError, SocketIsClosedError
 from trio_engineio.protocol.handshake import Transport
 from trio_engineio.protocol.packet import Packet, PacketType, encode_frame
 from trio_engineio.protocol.server_session import (
     TRANSITIONS,
+    UPGRADING_GET_NOOP_DELAY,
     Event,
     MessageReceived,
     PollDecision,
@@ -265,7 +266,8 @@ def test_packets_after_close_are_ignored() -> None:
         for packet_type, via in itertools.product(PacketType, Transport):
             assert session.receive_packet(Packet(packet_type, "probe"), START, via=via) == []
         assert session.close_reason is reason
-        assert session.packets_to_send() == []
+        # Only the CLOSE of a server close is left to send (a closing session's last packet).
+        assert session.packets_to_send() == ([CLOSE] if setup is closing else [])
 
 
 # -- heartbeat --------------------------------------------------------------------------------
@@ -718,14 +720,14 @@ def test_server_close_delivers_close_then_finishes() -> None:
     assert state_of(session) is S.CLOSING
     assert session.is_closed
     assert (session.close_reason, session.close_detail) == (CloseReason.SERVER_DISCONNECT, "bye")
-    # While CLOSING: one more GET may carry the CLOSE packet; no POST, no timers.
+    # While CLOSING: one more GET carries the CLOSE packet; no POST, no timers, no PING.
     assert session.begin_get() == (PollDecision.PROCEED, [])
     assert session.begin_post() == (PollDecision.REJECT, [])
     assert session.next_deadline() == math.inf
     assert session.handle_timeout(START + 1000) == []
-    assert not ping_sent(session)
+    assert session.poll_response(START + 1000) == [CLOSE]
     session.end_get()
-    session.finish()
+    assert session.poll_sent()  # delivered: over
     assert state_of(session) is S.CLOSED
     assert session.begin_get() == (PollDecision.REJECT, [])
     session.finish()
@@ -807,3 +809,185 @@ def test_a_server_close_before_the_probe_is_answered_ignores_a_later_upgrade() -
     session.close(CloseReason.SERVER_DISCONNECT)
     assert session.receive_packet(Packet(PacketType.UPGRADE), START, via=WEBSOCKET) == []
     assert session.transport is POLLING
+
+
+# -- the outbound queue -----------------------------------------------------------------------
+
+
+def queued_session(*packets: Packet, transport: Transport = POLLING, **limits: int) -> ServerSession:
+    session = ServerSession(
+        "sid",
+        transport,
+        ping_interval=INTERVAL,
+        ping_timeout=TIMEOUT,
+        upgrade_timeout=UPGRADE_TIMEOUT,
+        now=START,
+        **limits,
+    )
+    for packet in packets:
+        session.queue_packet(packet)
+    return session
+
+
+def test_the_queue_keeps_messages_pings_and_the_close_in_order() -> None:
+    session = queued_session(message("a"), transport=WEBSOCKET)
+    session.handle_timeout(START + INTERVAL)  # the PING goes behind "a"
+    session.queue_packet(message(b"b"))
+    assert session.queued_count == 3
+    session.close(CloseReason.SERVER_DISCONNECT, "bye")
+    assert session.packets_to_send() == [message("a"), PING, message(b"b"), CLOSE]
+    assert session.queued_count == 0
+    assert session.packets_to_send() == []
+
+
+@pytest.mark.parametrize("setup", [closing, closed])
+def test_nothing_is_queued_once_closed(setup: Callable[[], ServerSession]) -> None:
+    session = setup()
+    with pytest.raises(SocketIsClosedError, match="sid is clos"):
+        session.queue_packet(message("late"))
+
+
+@pytest.mark.parametrize("reason", [r for r in CloseReason if r is not CloseReason.SERVER_DISCONNECT])
+def test_a_close_not_started_by_the_server_drops_the_queue(reason: CloseReason) -> None:
+    session = queued_session(message("a"), message("b"))
+    session.close(reason)
+    assert session.queued_count == 0
+    assert session.packets_to_send() == []
+
+
+def test_finish_drops_a_close_that_was_never_delivered() -> None:
+    session = queued_session(message("a"))
+    session.close(CloseReason.SERVER_DISCONNECT)
+    session.finish()  # close_timeout: delivery gave up
+    assert session.packets_to_send() == []
+
+
+def test_backlogged_at_the_buffer_size_while_open_only() -> None:
+    session = queued_session(message("0"), message("1"), outbound_buffer_size=3)
+    assert not session.backlogged
+    session.queue_packet(message("2"))
+    assert session.backlogged
+    session.packets_to_send()
+    assert not session.backlogged
+    # During an upgrade nothing drains the queue until UPGRADE: it never says wait.
+    upgrading_session = queued_session(*(message(str(i)) for i in range(5)), outbound_buffer_size=3)
+    upgrading_session.attach_probe(START)
+    assert not upgrading_session.backlogged
+    upgrading_session.receive_packet(PROBE, START, via=WEBSOCKET)
+    assert not upgrading_session.backlogged
+    upgrading_session.probe_lost()  # abandoned: polling again, with 5 queued
+    assert upgrading_session.backlogged
+    # Closing: sends fail rather than wait.
+    upgrading_session.close(CloseReason.SERVER_DISCONNECT)
+    assert not upgrading_session.backlogged
+
+
+def test_a_poll_with_nothing_queued_waits() -> None:
+    session = new_session()
+    assert session.begin_get() == (PollDecision.PROCEED, [])
+    assert session.poll_response(START) is PollDecision.PROCEED
+    assert session.poll_deadline() == math.inf
+    assert not session.poll_sent()
+
+
+def test_a_poll_batches_by_packet_count() -> None:
+    session = queued_session(*(message(str(i)) for i in range(5)), max_packets_per_poll=2)
+    session.begin_get()
+    assert session.poll_response(START) == [message("0"), message("1")]
+    assert session.queued_count == 3
+    assert not session.poll_sent()
+    assert session.poll_response(START) == [message("2"), message("3")]
+    assert session.poll_response(START) == [message("4")]
+
+
+def test_a_poll_batches_by_bytes_and_a_large_packet_goes_alone() -> None:
+    # "4aaaa" is 5 bytes, "4é" 3 (UTF-8), separators 1: 5 + 1 + 3 = 9 fits in 9, one more does not.
+    session = queued_session(message("aaaa"), message("é"), message("x"), message("y" * 50), max_poll_bytes=9)
+    session.begin_get()
+    assert session.poll_response(START) == [message("aaaa"), message("é")]
+    assert session.poll_response(START) == [message("x")]
+    assert session.poll_response(START) == [message("y" * 50)]
+
+
+def test_a_response_that_could_not_be_sent_goes_back_first_in_line() -> None:
+    session = queued_session(message("0"), message("1"), message("2"), max_packets_per_poll=2)
+    session.begin_get()
+    assert session.poll_response(START) == [message("0"), message("1")]
+    session.queue_packet(message("3"))
+    session.poll_not_sent()
+    session.end_get()
+    session.begin_get()
+    assert session.poll_response(START) == [message("0"), message("1")]
+    session.poll_sent()
+    assert session.packets_to_send() == [message("2"), message("3")]
+
+
+def test_the_close_of_a_server_close_ends_the_session_once_delivered() -> None:
+    session = queued_session(message("last"))
+    session.close(CloseReason.SERVER_DISCONNECT)
+    session.begin_get()
+    assert session.poll_response(START) == [message("last"), CLOSE]
+    session.poll_not_sent()  # the response did not leave: still CLOSING, the CLOSE waits again
+    assert state_of(session) is S.CLOSING
+    assert session.poll_response(START) == [message("last"), CLOSE]
+    assert session.poll_sent()
+    assert state_of(session) is S.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("reason", "answer"),
+    [(r, [NOOP] if r is CloseReason.CLIENT_DISCONNECT else [CLOSE]) for r in CloseReason],
+)
+def test_a_get_released_by_the_end_of_the_session(reason: CloseReason, answer: list[Packet]) -> None:
+    # A client that said goodbye gets NOOP; an error, a timeout, or a server close that gave up
+    # delivering its CLOSE gets CLOSE. None of it comes from the queue.
+    session = queued_session(message("a"))
+    session.begin_get()
+    session.close(reason)
+    session.finish()
+    assert session.poll_response(START) == answer
+    assert not session.poll_sent()
+
+
+def test_a_get_waiting_when_the_probe_is_answered_gets_noop() -> None:
+    session = new_session()
+    session.begin_get()  # before the websocket attached
+    session.attach_probe(START)
+    assert session.poll_response(START) is PollDecision.PROCEED  # probing: served as usual
+    session.queue_packet(message("b"))
+    session.receive_packet(PROBE, START, via=WEBSOCKET)
+    assert session.poll_response(START) == [NOOP]  # the client pauses polling on it
+    session.receive_packet(UPGRADE, START, via=WEBSOCKET)
+    assert session.poll_response(START) == [NOOP]
+    assert not session.poll_sent()
+    assert session.packets_to_send() == [message("b")]  # for the websocket
+
+
+def test_a_get_begun_during_the_upgrade_waits_for_its_outcome_then_noop() -> None:
+    session = upgrading()
+    session.begin_get()
+    assert session.poll_response(START) is PollDecision.AWAIT_UPGRADE
+    assert session.poll_deadline() == START + UPGRADING_GET_NOOP_DELAY
+    assert session.poll_response(START + 0.05) is PollDecision.AWAIT_UPGRADE
+    assert session.poll_response(START + UPGRADING_GET_NOOP_DELAY) == [NOOP]
+    session.end_get()
+    assert session.poll_deadline() == math.inf
+
+
+def test_a_get_begun_during_the_upgrade_is_refused_once_it_completes() -> None:
+    session = upgrading()
+    session.begin_get()
+    assert session.poll_response(START) is PollDecision.AWAIT_UPGRADE
+    session.receive_packet(UPGRADE, START, via=WEBSOCKET)
+    assert session.poll_response(START) is PollDecision.REJECT
+    assert session.poll_deadline() == math.inf
+
+
+def test_a_get_begun_during_the_upgrade_is_served_once_it_is_abandoned() -> None:
+    session = upgrading()
+    session.begin_get()
+    assert session.poll_response(START) is PollDecision.AWAIT_UPGRADE
+    session.queue_packet(message("a"))
+    session.probe_lost()
+    assert session.poll_deadline() == math.inf  # no NOOP deadline left to spin on
+    assert session.poll_response(START) == [message("a")]

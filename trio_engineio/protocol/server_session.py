@@ -16,23 +16,35 @@ States and the triggers that move between them are one table,
     any state but CLOSED ──finish──▶ CLOSED
 
 ``CLOSING`` exists for a close the server starts: the CLOSE packet still has to
-reach the client behind the packets already queued. A session closed while
+reach the client behind the packets already queued.
+
+The machine also keeps the session's outbound queue (the *outbox*): the
+application's messages (:meth:`ServerSession.queue_packet`) and its own PINGs and
+CLOSE, in order. A websocket writer takes them all (:meth:`ServerSession.packets_to_send`);
+a polling GET asks :meth:`ServerSession.poll_response`, which batches them by
+bytes and count, or says why the GET gets something else (NOOP during an
+upgrade, CLOSE after an error) or must wait. The I/O layer keeps the waiting
+(a send that finds the buffer full, a GET with nothing to take); the machine
+keeps the bookkeeping. A session closed while
 ``UPGRADING`` still takes the client's UPGRADE packet in ``CLOSING`` (only the
 transport changes), so that the CLOSE reaches the client on its websocket.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 import math
 from dataclasses import dataclass
 
-from trio_engineio.exceptions import CloseReason, LocalProtocolError
+from trio_engineio.exceptions import CloseReason, LocalProtocolError, SocketIsClosedError
 from trio_engineio.protocol.handshake import Transport
 from trio_engineio.protocol.packet import Packet, PacketType
+from trio_engineio.protocol.payload import encode_payload_packet, split_batch
 
 __all__ = [
     "TRANSITIONS",
+    "UPGRADING_GET_NOOP_DELAY",
     "Event",
     "MessageReceived",
     "PollDecision",
@@ -111,6 +123,15 @@ Example:
 
 _PROBE = "probe"
 _PROBE_REPLY = Packet(PacketType.PONG, _PROBE)
+_NOOP = Packet(PacketType.NOOP)
+_CLOSE = Packet(PacketType.CLOSE)
+UPGRADING_GET_NOOP_DELAY = 0.1
+"""Seconds a GET begun during an upgrade waits for its outcome before it answers NOOP.
+
+The reference server answers a GET during an upgrade with NOOP on its next 100 ms tick; a
+client that sent ``5`` before its GET is answered 400 by then, and the official client, which
+waits for that GET before it sends ``5``, is not held up for longer than with the reference.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +260,10 @@ class ServerSession:
         ping_timeout: seconds the client has to answer a ping.
         upgrade_timeout: seconds an attached websocket has to finish the upgrade.
         now: the current time, in seconds, on the caller's clock.
+        outbound_buffer_size: how many queued packets make :attr:`backlogged` true
+            (the I/O layer makes sends wait then).
+        max_packets_per_poll: the most packets one poll response carries.
+        max_poll_bytes: the byte budget of one poll response (a larger packet goes alone).
 
     Example:
         >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
@@ -257,6 +282,9 @@ class ServerSession:
         ping_timeout: float,
         upgrade_timeout: float,
         now: float,
+        outbound_buffer_size: int = 1024,
+        max_packets_per_poll: int = 16,
+        max_poll_bytes: int = 1_000_000,
     ) -> None:
         self.sid = sid
         self.transport = transport
@@ -274,8 +302,14 @@ class ServerSession:
         self._get_pending = False
         self._get_awaits_upgrade = False
         self._post_pending = False
-        self._to_send: list[Packet] = []
         self._upgrade_while_closing = False
+        self._outbound_buffer_size = outbound_buffer_size
+        self._max_packets_per_poll = max_packets_per_poll
+        self._max_poll_bytes = max_poll_bytes
+        # Queued and not yet taken, oldest first; then what the last poll response took.
+        self._outbox: collections.deque[Packet] = collections.deque()
+        self._in_flight: list[Packet] = []
+        self._get_noop_at = math.inf
 
     # -- state ---------------------------------------------------------------
 
@@ -379,21 +413,178 @@ class ServerSession:
         self._get_awaits_upgrade = False  # served as any GET from now on
         return [UpgradeAbandoned(detail)]
 
-    def packets_to_send(self) -> list[Packet]:
-        """Take the control packets (pings) the session wants sent on its transport.
+    # -- outbound ------------------------------------------------------------
 
-        Returns:
-            The packets, oldest first; the next call returns only newer ones.
+    def queue_packet(self, packet: Packet) -> None:
+        """Queue a packet for the client, behind those already queued.
+
+        The machine sets no bound here: the I/O layer makes sends wait while
+        :attr:`backlogged` (and lets them past it during an upgrade, when nothing
+        can drain the queue until the client's UPGRADE).
+
+        Raises:
+            SocketIsClosedError: the session is closed or closing.
+
+        Example:
+            >>> s = ServerSession("x", Transport.WEBSOCKET, ping_interval=25, ping_timeout=20,
+            ...                   upgrade_timeout=10, now=0)
+            >>> s.queue_packet(Packet(PacketType.MESSAGE, "hi"))
+            >>> s.packets_to_send()
+            [Packet(type=<PacketType.MESSAGE: 4>, data='hi')]
+        """
+        if self.is_closed:
+            raise SocketIsClosedError(f"session {self.sid} is {self.state.value}")
+        self._outbox.append(packet)
+
+    @property
+    def queued_count(self) -> int:
+        """How many packets are queued and not yet taken for sending.
 
         Example:
             >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.queue_packet(Packet(PacketType.MESSAGE, "a")); s.queue_packet(Packet(PacketType.MESSAGE, "b"))
+            >>> s.queued_count
+            2
+        """
+        return len(self._outbox)
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether a send should wait before queueing more: ``outbound_buffer_size`` packets wait.
+
+        Never during an upgrade (the queue cannot drain until the client's UPGRADE, which
+        may wait for a POST that waits for the send), and never once closed (a send fails).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0,
+            ...                   outbound_buffer_size=1)
+            >>> s.queue_packet(Packet(PacketType.MESSAGE, "a"))
+            >>> s.backlogged
+            True
+        """
+        state = self.state
+        if state is not SessionState.OPEN:
+            return False
+        return len(self._outbox) >= self._outbound_buffer_size
+
+    def packets_to_send(self) -> list[Packet]:
+        """Take every queued packet, for a websocket writer.
+
+        Returns:
+            The packets, oldest first (PINGs and a server close's CLOSE among them); the
+            next call returns only newer ones.
+
+        Example:
+            >>> s = ServerSession("x", Transport.WEBSOCKET, ping_interval=25, ping_timeout=20,
+            ...                   upgrade_timeout=10, now=0)
             >>> s.handle_timeout(25)
             []
             >>> s.packets_to_send()
             [Packet(type=<PacketType.PING: 2>, data='')]
         """
-        packets, self._to_send = self._to_send, []
+        packets = list(self._outbox)
+        self._outbox.clear()
         return packets
+
+    def poll_response(self, now: float) -> list[Packet] | PollDecision:
+        """What the GET that :meth:`begin_get` let proceed answers now.
+
+        Args:
+            now: the current time (a GET held during an upgrade answers NOOP after
+                :data:`UPGRADING_GET_NOOP_DELAY`).
+
+        Returns:
+            The packets to answer with, or, when there is nothing to answer yet,
+            :attr:`PollDecision.PROCEED` (wait for a packet) or
+            :attr:`PollDecision.AWAIT_UPGRADE` (wait for the upgrade's outcome, until
+            :meth:`poll_deadline`); :attr:`PollDecision.REJECT` means answer 400 (the
+            client moved to its websocket). Packets taken from the queue (a batch of at
+            most ``max_packets_per_poll`` packets and ``max_poll_bytes`` bytes) are in
+            flight until :meth:`poll_sent` or :meth:`poll_not_sent`; NOOP (the upgrade
+            released the GET, or the client closed) and CLOSE (the session ended on an
+            error) are not taken from the queue.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> _ = s.begin_get()
+            >>> s.poll_response(now=1)
+            <PollDecision.PROCEED: 'proceed'>
+            >>> s.queue_packet(Packet(PacketType.MESSAGE, "hi"))
+            >>> s.poll_response(now=2)
+            [Packet(type=<PacketType.MESSAGE: 4>, data='hi')]
+        """
+        if self.state is SessionState.CLOSED:
+            # Released by the session's end: a client that said goodbye gets NOOP, any other
+            # end (an error, a timeout, a server close past its delivery) CLOSE.
+            return [_NOOP] if self.close_reason is CloseReason.CLIENT_DISCONNECT else [_CLOSE]
+        decision = self.pending_get_decision()
+        if decision is PollDecision.NOOP:
+            return [_NOOP]
+        if decision is PollDecision.AWAIT_UPGRADE:
+            if self._get_noop_at == math.inf:
+                self._get_noop_at = now + UPGRADING_GET_NOOP_DELAY
+            elif now >= self._get_noop_at:
+                return [_NOOP]
+            return decision
+        if decision is PollDecision.REJECT or not self._outbox:
+            return decision
+        outbox = self._outbox
+        candidates = [outbox[index] for index in range(min(len(outbox), self._max_packets_per_poll))]
+        sizes = [len(encode_payload_packet(packet).encode()) for packet in candidates]
+        count = split_batch(sizes, max_bytes=self._max_poll_bytes, max_packets=self._max_packets_per_poll)
+        for _ in range(count):
+            outbox.popleft()
+        self._in_flight = candidates[:count]
+        return list(self._in_flight)
+
+    def poll_deadline(self) -> float:
+        """When a GET held for the upgrade's outcome asks :meth:`poll_response` again (else ``inf``).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.poll_deadline()
+            inf
+        """
+        if self.pending_get_decision() is PollDecision.AWAIT_UPGRADE:
+            return self._get_noop_at
+        return math.inf
+
+    def poll_sent(self) -> bool:
+        """The response :meth:`poll_response` gave was sent.
+
+        Returns:
+            Whether it carried the CLOSE of a server close: then the session is over
+            (``CLOSED``).
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> _ = s.close(CloseReason.SERVER_DISCONNECT)
+            >>> _ = s.begin_get()
+            >>> s.poll_response(now=1)
+            [Packet(type=<PacketType.CLOSE: 1>, data='')]
+            >>> s.poll_sent(), s.state
+            (True, <SessionState.CLOSED: 'closed'>)
+        """
+        in_flight, self._in_flight = self._in_flight, []
+        if in_flight and in_flight[-1].type is PacketType.CLOSE:
+            self.finish()
+            return True
+        return False
+
+    def poll_not_sent(self) -> None:
+        """The response :meth:`poll_response` gave could not be sent: its packets go back, first in line.
+
+        Example:
+            >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
+            >>> s.queue_packet(Packet(PacketType.MESSAGE, "a"))
+            >>> _ = s.begin_get()
+            >>> _ = s.poll_response(now=1)
+            >>> s.poll_not_sent()
+            >>> s.queued_count
+            1
+        """
+        self._outbox.extendleft(reversed(self._in_flight))
+        self._in_flight = []
 
     # -- upgrade -------------------------------------------------------------
 
@@ -511,6 +702,7 @@ class ServerSession:
         """
         self._get_pending = False
         self._get_awaits_upgrade = False
+        self._get_noop_at = math.inf
 
     def begin_post(self) -> tuple[PollDecision, list[Event]]:
         """A polling POST arrived. Call :meth:`end_post` when a PROCEEDed POST is answered.
@@ -571,7 +763,7 @@ class ServerSession:
     def handle_timeout(self, now: float) -> list[Event]:
         """Let time pass: send a ping, time out a missing pong or a stalled upgrade.
 
-        A ping to send is put in :meth:`packets_to_send`.
+        A ping to send is queued (see :meth:`packets_to_send` and :meth:`poll_response`).
 
         Args:
             now: the current time.
@@ -595,7 +787,7 @@ class ServerSession:
             if now >= self._pong_deadline:
                 events += self.close(CloseReason.PING_TIMEOUT, f"no PONG within {self._ping_timeout} s")
         elif now >= self._next_ping_at:
-            self._to_send.append(Packet(PacketType.PING))
+            self._outbox.append(Packet(PacketType.PING))
             self._pong_deadline = now + self._ping_timeout
         return events
 
@@ -604,9 +796,10 @@ class ServerSession:
     def close(self, reason: CloseReason, detail: str = "") -> list[Event]:
         """End the session; idempotent.
 
-        A close the server starts (``SERVER_DISCONNECT``) enters ``CLOSING``:
-        the caller delivers a CLOSE packet behind the queued ones, then calls
-        :meth:`finish`. Any other reason ends the session at once.
+        A close the server starts (``SERVER_DISCONNECT``) enters ``CLOSING`` and
+        queues a CLOSE packet behind the queued ones; the session is over once it
+        is delivered (:meth:`poll_sent`, or :meth:`finish` from the websocket
+        writer or when delivery gives up). Any other reason ends the session at once.
 
         Args:
             reason: why.
@@ -631,11 +824,16 @@ class ServerSession:
         self.close_detail = detail
         self._pong_deadline = None
         self._upgrade_deadline = None
-        self._apply(Trigger.CLOSE if reason is CloseReason.SERVER_DISCONNECT else Trigger.FINISH)
+        if reason is CloseReason.SERVER_DISCONNECT:
+            self._apply(Trigger.CLOSE)
+            self._outbox.append(_CLOSE)
+        else:
+            self._apply(Trigger.FINISH)
+            self._outbox.clear()  # nothing more reaches a client that left or failed
         return [SessionClosed(reason, detail)]
 
     def finish(self) -> None:
-        """The CLOSE packet was delivered (or cannot be): the session is over.
+        """The CLOSE packet was delivered (or cannot be): the session is over; the queue is dropped.
 
         Example:
             >>> s = ServerSession("x", Transport.POLLING, ping_interval=25, ping_timeout=20, upgrade_timeout=10, now=0)
@@ -646,3 +844,4 @@ class ServerSession:
         """
         if self.state is not SessionState.CLOSED:
             self._apply(Trigger.FINISH)
+        self._outbox.clear()
