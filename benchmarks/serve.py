@@ -10,13 +10,18 @@ KIND is one of:
   trio-engineio-stock      the same with the hypercorn fast path off (hypercorn's own send path)
   trio-engineio-inline     the same with async_handlers=False (handlers run in the reader)
   python-engineio-uvicorn  python-engineio's AsyncServer echo under uvicorn (asyncio)
+
+Environment (all optional): ``BENCH_PING_INTERVAL`` and ``BENCH_PING_TIMEOUT`` (seconds) set
+``ping_interval`` and ``ping_timeout`` of both Engine.IO servers (python-engineio and
+trio_engineio) alike; ``BENCH_BACKLOG`` sets the listen backlog of hypercorn and uvicorn
+(``scale.py`` opens thousands of sessions). The knobs of hypercorn are in ``serve_hypercorn_trio``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, TypedDict
 
 from trio.abc import Instrument
 from trio.lowlevel import Task
@@ -119,10 +124,26 @@ def raw_app() -> Any:
     return app
 
 
+class PingOptions(TypedDict, total=False):
+    ping_interval: float
+    ping_timeout: float
+
+
+def ping_options() -> PingOptions:
+    """``ping_interval``/``ping_timeout`` from ``BENCH_PING_INTERVAL``/``BENCH_PING_TIMEOUT``, for
+    both Engine.IO servers alike; the servers' defaults (25 s and 20 s) where unset."""
+    options = PingOptions()
+    if os.environ.get("BENCH_PING_INTERVAL"):
+        options["ping_interval"] = float(os.environ["BENCH_PING_INTERVAL"])
+    if os.environ.get("BENCH_PING_TIMEOUT"):
+        options["ping_timeout"] = float(os.environ["BENCH_PING_TIMEOUT"])
+    return options
+
+
 def trio_engineio_app(async_handlers: bool, fast_path: bool = True) -> Any:
     import trio_engineio
 
-    eio = trio_engineio.AsyncServer(async_handlers=async_handlers, max_http_buffer_size=10_000_000)
+    eio = trio_engineio.AsyncServer(async_handlers=async_handlers, max_http_buffer_size=10_000_000, **ping_options())
 
     @eio.on("message")
     async def message(sid: str, data: Any) -> None:
@@ -134,7 +155,7 @@ def trio_engineio_app(async_handlers: bool, fast_path: bool = True) -> Any:
 def python_engineio_app() -> Any:
     import engineio
 
-    eio = engineio.AsyncServer(async_mode="asgi")
+    eio = engineio.AsyncServer(async_mode="asgi", **ping_options())
 
     @eio.on("message")  # type: ignore[untyped-decorator]
     async def message(sid: str, data: Any) -> None:
@@ -155,6 +176,8 @@ def serve_hypercorn_trio(app: Any, port: int) -> None:
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.errorlog = None
+    if "BENCH_BACKLOG" in os.environ:
+        config.backlog = int(os.environ["BENCH_BACKLOG"])
     if "BENCH_MAX_APP_QUEUE_SIZE" in os.environ:
         config.max_app_queue_size = int(os.environ["BENCH_MAX_APP_QUEUE_SIZE"])
     if "BENCH_CERTFILE" in os.environ:
@@ -210,7 +233,8 @@ def main() -> None:
     elif kind == "python-engineio-uvicorn":
         import uvicorn
 
-        uvicorn.run(python_engineio_app(), host="127.0.0.1", port=port, log_level="error")
+        backlog = int(os.environ.get("BENCH_BACKLOG", 2048))  # uvicorn's default
+        uvicorn.run(python_engineio_app(), host="127.0.0.1", port=port, log_level="error", backlog=backlog)
     else:
         raise SystemExit(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json as stdlib_json
 from typing import Any
 
-__all__ = ["decode_message", "encode_json"]
+from trio_engineio.protocol import Packet, PacketType, check_sendable
+
+__all__ = ["decode_message", "encode_json", "message_payload"]
 
 
 def encode_json(json_module: Any, data: Any) -> str:
@@ -41,3 +43,28 @@ def decode_message(json_module: Any, data: str | bytes) -> Any:
         except ValueError:
             return data
     return data
+
+
+def message_payload(json_module: Any, data: object) -> str | bytes:
+    """What ``send(data)`` puts in a MESSAGE packet: the one rule of the server and the client.
+
+    ``str`` goes as text, bytes-like (``bytes``, ``bytearray``, ``memoryview``) as binary, and
+    anything else as JSON text written by ``json_module`` (a ``dict`` or ``list``, as a rule).
+
+    Raises:
+        TypeError: ``data`` cannot be written as JSON.
+        LocalProtocolError: text with a lone surrogate, which has no UTF-8 encoding (refused
+            at the call, not later by the task that writes it).
+
+    Example:
+        >>> message_payload(stdlib_json, {"a": [1]}), message_payload(stdlib_json, bytearray(b"x"))
+        ('{"a":[1]}', b'x')
+    """
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    text = data if isinstance(data, str) else encode_json(json_module, data)
+    if not text.isascii():
+        check_sendable(Packet(PacketType.MESSAGE, text))
+    return text

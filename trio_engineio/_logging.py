@@ -8,9 +8,10 @@ the methods the library calls: a :class:`logging.Logger`, a
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol, cast
 
-__all__ = ["LOGGER_METHODS", "LoggerLike", "given_logger"]
+__all__ = ["LOGGER_METHODS", "LoggerLike", "given_logger", "resolve_logger"]
 
 LOGGER_METHODS = ("debug", "info", "warning", "error", "exception")
 """The methods a ``logger=`` object must have: those the library calls."""
@@ -52,3 +53,24 @@ def given_logger(logger: object) -> LoggerLike | None:
             f" {logger!r} has no {', '.join(missing)}"
         )
     return cast(LoggerLike, logger)
+
+
+def resolve_logger(logger: object, default: logging.Logger) -> LoggerLike:
+    """The logger the server or the client logs to, set up as python-engineio sets it up.
+
+    A logger object is used as it is. ``True`` or ``False`` choose ``default``: if its level
+    is not set, INFO for ``True`` and ERROR for ``False``; and ``True`` with no handler
+    configured anywhere adds a stream handler, so that it shows something without any
+    logging setup.
+
+    Raises:
+        TypeError: see :func:`given_logger`.
+    """
+    given = given_logger(logger)
+    if given is not None:
+        return given
+    if default.level == logging.NOTSET:
+        default.setLevel(logging.INFO if logger else logging.ERROR)
+    if logger is True and not default.hasHandlers():
+        default.addHandler(logging.StreamHandler())
+    return default

@@ -4,11 +4,17 @@ A :class:`Session` wraps the sans-IO :class:`~trio_engineio.protocol.ServerSessi
 and owns a task group in the server's nursery::
 
     server nursery
-    └── Session.run()                      one per sid
-        ├── handler nursery                the message handler task (async_handlers=True):
-        │                                  one client's messages in order, beside the transport
-        └── transport nursery              heartbeat timer, websocket writer,
-                                           sends that had to wait for room
+    └── Session.run()                      one per sid; this task is the session's timer
+        │                                  (PINGs, PONG and upgrade deadlines), then its wind-down
+        ├── handler nursery                the message handler runner (async_handlers=True),
+        │                                  from the first message on: one client's messages in
+        │                                  order, beside the transport
+        └── transport nursery              the websocket writer, while packets wait for it
+
+An idle websocket session is one task (plus hypercorn's request task, which reads
+its websocket and feeds the session): its runner starts with its first message, and
+its writer only when a packet cannot be written from the sending task (another
+write is under way, or the packet is the machine's PING or CLOSE).
 
 Request tasks (hypercorn's) talk to the session through its methods; they
 never touch another session. The outbound path: the application's sends wait
@@ -136,8 +142,8 @@ class Session:
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[Packet](config.outbound_buffer_size)
         # Packets in the channel or in sends parked on it (moved to the machine by _pull).
         self._in_channel = 0
-        # The websocket writer parks here when nothing is queued; anything queued wakes it.
-        self._outbound_ready = trio.lowlevel.ParkingLot()
+        # The websocket writer task runs only while packets wait for it (see _ensure_writer).
+        self._writer_running = False
         # Sends waiting for the machine's queue to drain (it took more than the buffer during
         # an upgrade); parked, or woken and not yet run: send_packet_nowait must not overtake them.
         self._room = trio.lowlevel.ParkingLot()
@@ -152,12 +158,13 @@ class Session:
         self._timer_scope: trio.CancelScope | None = None
         self._handler_nursery: trio.Nursery | None = None
         self._transport_nursery: trio.Nursery | None = None
-        self._closed = trio.Event()
+        self._closed = False
         self._close_delivered = trio.Event()
         self.disconnect_handled = trio.Event()
         self.finished = trio.Event()
         self._scope = trio.CancelScope()
         self.connected = False
+        # async_handlers=True: made with the first message's runner (an idle session has neither).
         self._inbound_send: trio.MemorySendChannel[Any] | None = None
         self._inbound_receive: trio.MemoryReceiveChannel[Any] | None = None
         # async_handlers=True: the runner task while it is inside a handler, how many runners
@@ -171,8 +178,6 @@ class Session:
         self._handlers_done = trio.lowlevel.ParkingLot()
         self._runner_generation = 0
         self._handler_recheck_at = math.inf
-        if config.async_handlers:
-            self._inbound_send, self._inbound_receive = trio.open_memory_channel[Any](config.outbound_buffer_size)
 
     # -- life ----------------------------------------------------------------
 
@@ -206,13 +211,10 @@ class Session:
     async def _run(self, task_status: trio.TaskStatus[None]) -> None:
         async with trio.open_nursery() as handler_nursery:
             self._handler_nursery = handler_nursery
-            if self._inbound_receive is not None:
-                self._start_runner(handler_nursery)
             async with trio.open_nursery() as transport_nursery:
                 self._transport_nursery = transport_nursery
-                transport_nursery.start_soon(self._heartbeat)
                 task_status.started()
-                await self._closed.wait()
+                await self._heartbeat()  # this task is the session's timer until it closes
                 # The wind-down below (handlers, then the CLOSE's delivery) has close_timeout in all.
                 deadline = trio.current_time() + self.config.close_timeout
                 if self._inbound_send is not None:
@@ -237,6 +239,7 @@ class Session:
                     # No write starts once the session is closed: only one under way can stall.
                     handler_nursery.start_soon(self._abort_stalled_write, self._ws_abort)
                 transport_nursery.cancel_scope.cancel()
+            self._transport_nursery = None  # closed to new writers
             # Nothing drains the outbound buffer any more: sends of handlers still waiting for
             # room end now (the session is closed) rather than hold the handler nursery open.
             self._release_waiting_sends()
@@ -295,7 +298,9 @@ class Session:
         logger = self.logger
         log = logger.info if event.reason is not CloseReason.TRANSPORT_ERROR else logger.warning
         log("session %s closed: %s%s", self.sid, event.reason.value, f" ({event.detail})" if event.detail else "")
-        self._closed.set()
+        self._closed = True
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()  # the timer task goes on to the wind-down
 
     # -- events --------------------------------------------------------------
 
@@ -328,10 +333,17 @@ class Session:
 
     async def _deliver_message(self, data: str | bytes) -> None:
         decoded = self._callbacks.decode(data)
-        inbound = self._inbound_send
-        if inbound is None:
+        if not self.config.async_handlers:
             await self._callbacks.message(self.sid, decoded)
             return
+        inbound = self._inbound_send
+        if inbound is None:
+            # The first message: its runner and channel start now, so that an idle session
+            # holds no handler task (one that has had messages keeps its runner).
+            inbound, self._inbound_receive = trio.open_memory_channel[Any](self.config.outbound_buffer_size)
+            self._inbound_send = inbound
+            assert self._handler_nursery is not None
+            self._start_runner(self._handler_nursery)
         if self._busy_runner is not None:
             self._unblock_handlers()
         # The _nowait calls skip the scheduling point that send() and receive() make even
@@ -374,9 +386,9 @@ class Session:
     def _handlers_pending(self) -> bool:
         """Whether message handlers run (other than those waiting for this very wind-down), or
         messages wait for one."""
-        assert self._inbound_receive is not None
+        inbound = self._inbound_receive
         running = self._handlers_running - self._handlers_awaiting_end
-        return bool(running or self._inbound_receive.statistics().current_buffer_used)
+        return bool(running or (inbound is not None and inbound.statistics().current_buffer_used))
 
     async def wait_disconnect_handled(self) -> None:
         """Wait until the ``disconnect`` handler has run (a checkpoint, even when it has).
@@ -472,22 +484,29 @@ class Session:
     # -- heartbeat -----------------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        """The session's timer: PINGs, the PONG and upgrade deadlines, handler rechecks; returns
+        once the session has closed."""
         machine = self.machine
-        while True:
+        while not self._closed:
             with trio.move_on_at(min(machine.next_deadline(), self._handler_recheck_at)) as scope:
                 self._timer_scope = scope
                 await trio.sleep_forever()
             self._timer_scope = None
+            if self._closed:
+                return
             now = trio.current_time()
             if now >= self._handler_recheck_at:
                 self._handler_recheck_at = math.inf
-                assert self._inbound_receive is not None
-                if self._inbound_receive.statistics().current_buffer_used:
+                inbound = self._inbound_receive
+                if inbound is not None and inbound.statistics().current_buffer_used:
                     self._unblock_handlers()  # reschedules itself while the handler is busy
             queued = machine.queued_count
             events = machine.handle_timeout(now)
             if machine.queued_count != queued:
-                self._wake_transport()  # a PING
+                # A PING: the GET or a websocket writer task sends it, never this task, which
+                # must stay free to time the session out (a write to a client that does not
+                # read can block for ever under hypercorn).
+                self._wake_transport()
             await self._dispatch(events)
 
     def _reschedule_timer(self) -> None:
@@ -610,9 +629,9 @@ class Session:
         return statistics.current_buffer_used >= statistics.max_buffer_size
 
     def _transport_waiting(self) -> bool:
-        """Whether the websocket writer or a GET waits for a packet with none queued before it."""
+        """Whether a GET or the websocket (its writer idle) waits for a packet with none queued before it."""
         return (
-            (self._get_scope is not None or bool(self._outbound_ready))
+            (self._get_scope is not None or (self._ws_write is not None and not self._writer_running))
             and not self._in_channel
             and not self.machine.queued_count
         )
@@ -652,12 +671,19 @@ class Session:
         return self._in_channel + self.machine.queued_count
 
     def _wake_transport(self) -> None:
-        """Something was queued: a GET or the websocket writer waiting for packets takes it."""
+        """Something was queued: a waiting GET takes it, or the websocket writer does."""
         scope = self._get_scope
         if scope is not None:
             scope.cancel()
-        if self._outbound_ready:
-            self._outbound_ready.unpark_all()
+        elif self._ws_write is not None and not self._writer_running:
+            self._ensure_writer()
+
+    def _ensure_writer(self) -> None:
+        """Start the websocket writer task for what is queued (it ends once it has written it all)."""
+        nursery = self._transport_nursery
+        if not self._writer_running and nursery is not None and self._ws_write is not None:
+            self._writer_running = True
+            nursery.start_soon(self._websocket_writer, self._ws_write)
 
     def _drained(self) -> None:
         """The machine's queue got shorter: sends waiting for it to drain may go on."""
@@ -736,8 +762,8 @@ class Session:
         self._ws_write = write
         self._ws_reader_scope = reader_scope
         self._ws_abort = abort
-        assert self._transport_nursery is not None
-        self._transport_nursery.start_soon(self._websocket_writer, write)
+        if self._in_channel or self.machine.queued_count:
+            self._ensure_writer()  # what was queued before (during an upgrade) goes out first
 
     def begin_probe(self, probe_scope: trio.CancelScope) -> bool:
         """A websocket wants to upgrade this session; ``False`` refuses it."""
@@ -759,15 +785,11 @@ class Session:
         self._wake_get()
 
     async def _websocket_writer(self, write: WebSocketWriter) -> None:
-        """Write what is queued onto the websocket, in order, after any fast-path write."""
+        """Write what is queued onto the websocket, in order, after any fast-path write; end
+        when nothing is left (the next packet queued starts a writer again)."""
         machine = self.machine
-        while True:
-            if not machine.queued_count:
-                if not self._in_channel:
-                    await self._outbound_ready.park()
-                    continue
-                self._pull(1)
-            while self._writing:
+        try:
+            while self._writing:  # a fast-path write under way goes first
                 await self._write_done.park()
             self._writing = True
             try:
@@ -775,7 +797,7 @@ class Session:
                     packets = machine.packets_to_send()
                     if not packets:
                         if not self._in_channel:
-                            break
+                            return
                         self._pull(1)  # one at a time: the channel's bound holds while this writes
                         continue
                     self._drained()
@@ -791,6 +813,8 @@ class Session:
             finally:
                 self._writing = False
                 self._write_done.unpark_all()
+        finally:
+            self._writer_running = False
 
 
 def _waiting(task: trio.lowlevel.Task) -> bool:

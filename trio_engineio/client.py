@@ -32,8 +32,8 @@ import trio
 from trio_engineio._concurrency import AsyncHelpers, BackgroundTask, is_fatal
 from trio_engineio._concurrency import start_background_task as _start_background_task
 from trio_engineio._handlers import accepts_arguments, call_handler
-from trio_engineio._json import decode_message, encode_json
-from trio_engineio._logging import LoggerLike, given_logger
+from trio_engineio._json import decode_message, message_payload
+from trio_engineio._logging import LoggerLike, resolve_logger
 from trio_engineio._transports import (
     ClientWebSocket,
     PollingTransport,
@@ -49,6 +49,7 @@ from trio_engineio.exceptions import (
     CloseReason,
     ConnectionError,
     EngineIOError,
+    NotRunningError,
     SocketIsClosedError,
     WebSocketClosedError,
 )
@@ -59,7 +60,7 @@ from trio_engineio.protocol.client_session import (
     UpgradeReady,
 )
 from trio_engineio.protocol.handshake import Transport
-from trio_engineio.protocol.packet import Packet, PacketType, check_sendable, decode_frame, encode_frame
+from trio_engineio.protocol.packet import decode_frame, encode_frame
 from trio_engineio.protocol.server_session import MessageReceived, SessionClosed, UpgradeAbandoned
 
 __all__ = ["AsyncClient", "ClientWebSocket", "WebSocketConnector"]
@@ -168,18 +169,8 @@ class AsyncClient(AsyncHelpers):
         split_websocket_options(self.websocket_extra_options)  # a wrong key fails here, not mid-upgrade
         self.websocket_connector = websocket_connector
         self._json: Any = json if json is not None else _stdlib_json
-        given = given_logger(logger)  # any logger-like object, as python-engineio takes it
-        if given is not None:
-            self.logger: LoggerLike = given
-            self._verbose = True
-        else:
-            self._verbose = bool(logger)
-            if logger is True and default_logger.level == logging.NOTSET:
-                default_logger.setLevel(logging.INFO)
-            if logger is True and not default_logger.hasHandlers():
-                # As python-engineio does: logger=True must show something without logging setup.
-                default_logger.addHandler(logging.StreamHandler())
-            self.logger = default_logger
+        self.logger: LoggerLike = resolve_logger(logger, default_logger)
+        self._verbose = bool(logger)  # a logger object, or True
         self._http: httpx.AsyncClient | None = None
         self._http_factory: Callable[[], httpx.AsyncClient | Awaitable[httpx.AsyncClient]] | None = None
         if isinstance(http_session, httpx.AsyncClient):
@@ -346,7 +337,7 @@ class AsyncClient(AsyncHelpers):
         """
         try:
             if self._nursery is None:
-                raise RuntimeError(_USAGE)
+                raise NotRunningError(_USAGE)
             if self.state != "disconnected" or self._connection is not None or self._connecting:
                 raise ValueError("Client is not in a disconnected state")
             allowed = _valid_transports(transports)
@@ -394,7 +385,8 @@ class AsyncClient(AsyncHelpers):
         Raises:
             SocketIsClosedError: not connected (python-engineio drops the
                 message silently).
-            TypeError: ``data`` is of another type.
+            TypeError: ``data`` is neither text nor bytes-like, and the JSON module cannot write it
+                (the rule of :meth:`AsyncServer.send`).
             LocalProtocolError: text with a lone surrogate, which has no UTF-8 encoding.
 
         Example::
@@ -571,7 +563,7 @@ class AsyncClient(AsyncHelpers):
             task = client.start_background_task(heartbeat, 5)
         """
         if self._nursery is None:
-            raise RuntimeError(_USAGE)
+            raise NotRunningError(_USAGE)
         return _start_background_task(self._nursery, self.logger, target, *args, **kwargs)
 
     # -- python-engineio's informational attributes ----------------------------
@@ -629,17 +621,7 @@ class AsyncClient(AsyncHelpers):
         return self._http
 
     def _encode(self, data: object) -> str | bytes:
-        if isinstance(data, str):
-            text = data
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            return bytes(data)
-        elif isinstance(data, (dict, list)):
-            text = encode_json(self._json, data)
-        else:
-            raise TypeError(f"data must be str, bytes, dict or list, not {type(data).__name__}")
-        if not text.isascii():  # refused here, not by the writer task, which it would crash
-            check_sendable(Packet(PacketType.MESSAGE, text))
-        return text
+        return message_payload(self._json, data)  # the server's rule: refused here, not by the writer
 
     def _decode(self, data: str | bytes) -> Any:
         # As the server does (python-engineio would also turn "null" into None and '"x"' into 'x').

@@ -21,6 +21,7 @@ __all__ = [
     "EngineIOError",
     "InvalidStateError",
     "LocalProtocolError",
+    "NotRunningError",
     "ProtocolError",
     "QueueEmpty",
     "QueueFull",
@@ -234,6 +235,25 @@ class QueueFull(EngineIOError):
             queue.put_nowait("b")
         except trio_engineio.QueueFull:
             pass
+    """
+
+
+class NotRunningError(EngineIOError, RuntimeError):
+    """A server or client was used outside the scope that runs it.
+
+    An :class:`~trio_engineio.AsyncServer` runs inside ``async with server:`` or the ASGI
+    lifespan of its :class:`~trio_engineio.ASGIApp`; an :class:`~trio_engineio.AsyncClient`
+    inside ``async with client:``. Starting a session or a background task outside raises
+    this, with a message that says how to run it. It is also a :class:`RuntimeError`, as
+    misuse of an object's lifecycle is in the standard library.
+
+    Example::
+
+        client = trio_engineio.AsyncClient()
+        try:
+            client.start_background_task(work)
+        except trio_engineio.NotRunningError as exc:
+            print(exc)  # the client has no nursery: use it as `async with ...`
     """
 
 

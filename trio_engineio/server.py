@@ -33,14 +33,14 @@ from trio_engineio._http import (
     cors_headers,
     origin_refused,
 )
-from trio_engineio._json import decode_message, encode_json
-from trio_engineio._logging import LoggerLike, given_logger
+from trio_engineio._json import decode_message, message_payload
+from trio_engineio._logging import LoggerLike, resolve_logger
 from trio_engineio._requests import RequestRefused, checked_send
 from trio_engineio._session import Session, SessionCallbacks, SessionConfig
 from trio_engineio.exceptions import (
     CloseReason,
-    EngineIOError,
     LocalProtocolError,
+    NotRunningError,
     SocketIsClosedError,
 )
 from trio_engineio.packet import PacketLike, to_protocol_packet
@@ -202,16 +202,7 @@ class AsyncServer(AsyncHelpers):
         self.allow_request = allow_request
         self.websocket_compression = websocket_compression
         self._json: Any = json if json is not None else stdlib_json
-        given = given_logger(logger)  # any logger-like object, as python-engineio takes it
-        if given is not None:
-            self.logger: LoggerLike = given
-        else:
-            if _default_logger.level == logging.NOTSET:
-                _default_logger.setLevel(logging.INFO if logger else logging.ERROR)
-            if logger is True and not _default_logger.hasHandlers():
-                # As python-engineio does: logger=True must show something without logging setup.
-                _default_logger.addHandler(logging.StreamHandler())
-            self.logger = _default_logger
+        self.logger: LoggerLike = resolve_logger(logger, _default_logger)
         if transports is None:
             self.transports = [Transport.POLLING, Transport.WEBSOCKET]
         else:
@@ -323,7 +314,7 @@ class AsyncServer(AsyncHelpers):
 
     def _require_nursery(self) -> trio.Nursery:
         if self._nursery is None:
-            raise EngineIOError(_NOT_RUNNING)
+            raise NotRunningError(_NOT_RUNNING)
         return self._nursery
 
     # -- python-engineio's API ---------------------------------------------------
@@ -448,14 +439,8 @@ class AsyncServer(AsyncHelpers):
         await self.send_packet(sid, packet)
 
     def _message_packet(self, data: str | bytes | dict[str, Any] | list[Any]) -> Packet:
-        """The MESSAGE packet carrying ``data`` (see :meth:`send`); raises TypeError for non-JSON data."""
-        if isinstance(data, str | bytes):
-            payload: str | bytes = data
-        elif isinstance(data, bytearray | memoryview):
-            payload = bytes(data)
-        else:
-            payload = encode_json(self._json, data)
-        return Packet(PacketType.MESSAGE, payload)
+        """The MESSAGE packet carrying ``data`` (see :meth:`send`), checked sendable."""
+        return Packet(PacketType.MESSAGE, message_payload(self._json, data))
 
     def send_nowait(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
         """Queue a message for a client without waiting, or raise :class:`~trio_engineio.QueueFull`.
@@ -492,7 +477,6 @@ class AsyncServer(AsyncHelpers):
             await trio.lowlevel.checkpoint()
         """
         packet = self._message_packet(data)
-        check_sendable(packet)
         session = self._sessions.get(sid)
         if session is None:
             self.logger.warning("Cannot send to sid %s", sid)

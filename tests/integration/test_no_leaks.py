@@ -191,7 +191,8 @@ async def test_1000_sessions_leave_no_sid_and_no_task(
         async with open_raw_websocket(echo.engineio_url) as ws:
             await ws.get_message()
             live = set(session_tasks())
-            assert {"trio_engineio._session.Session.run", "trio_engineio._session.Session._heartbeat"} <= live
+            # An idle session is one task (its timer); its handler runner and writer start on demand.
+            assert "trio_engineio._session.Session.run" in live
 
         async def worker(first: int) -> None:
             async with httpx.AsyncClient() as client:
