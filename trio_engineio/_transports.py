@@ -390,12 +390,12 @@ class TrioWebSocketConnector:
     """The default :class:`WebSocketConnector`: trio-websocket over TCP or TLS (see :func:`connect_websocket`).
 
     Args:
-        ssl_context: the TLS context for ``wss``.
+        ssl_context: the TLS context for ``wss``, or a function that makes it when one is needed.
         options: trio-websocket's options from ``websocket_extra_options``
             (``headers`` in it are ignored: the client merges them).
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, options: Mapping[str, Any]) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext], options: Mapping[str, Any]) -> None:
         self._ssl_context = ssl_context
         self._options = {key: value for key, value in options.items() if key != "headers"}
 
@@ -575,7 +575,7 @@ async def connect_websocket(
     *,
     headers: Mapping[str, str],
     http: httpx.AsyncClient | None,
-    ssl_context: ssl.SSLContext,
+    ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
     time_limit: float,
     options: Mapping[str, Any],
     timestamp: bool,
@@ -588,7 +588,8 @@ async def connect_websocket(
         headers: extra handshake headers; a ``Cookie`` header is merged with
             the cookies ``http``'s jar holds for the URL.
         http: the HTTP client whose cookies go with the handshake, if any.
-        ssl_context: the TLS context for ``wss``.
+        ssl_context: the TLS context for ``wss``, or a function that makes it (called only
+            for ``wss``: making one costs tens of milliseconds of CPU).
         time_limit: seconds the TCP connect and the handshake may take (each).
         options: ``websocket_extra_options``: ``headers`` (merged over
             ``headers``) and trio-websocket's ``subprotocols``,
@@ -619,7 +620,8 @@ async def connect_websocket(
     try:
         with trio.fail_after(time_limit):
             if secure:
-                stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl_context, https_compatible=True)
+                context = ssl_context if isinstance(ssl_context, ssl.SSLContext) else ssl_context()
+                stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context, https_compatible=True)
             else:
                 stream = await trio.open_tcp_stream(host, port)
     except trio.TooSlowError as exc:

@@ -882,7 +882,9 @@ class _Connection:
         client = self.client
         connector = client.websocket_connector
         if connector is None:
-            connector = TrioWebSocketConnector(make_ssl_context(client.ssl_verify), client.websocket_extra_options)
+            # The TLS context is made only for wss:// (tens of milliseconds of CPU each).
+            verify = client.ssl_verify
+            connector = TrioWebSocketConnector(lambda: make_ssl_context(verify), client.websocket_extra_options)
         if client.timestamp_requests:
             url = timestamped(url)
         headers = websocket_handshake_headers(url, self.headers, self.http, client.websocket_extra_options)

@@ -249,3 +249,26 @@ async def test_ssl_verify_false_accepts_a_self_signed_certificate(tmp_path: path
             async with AsyncClient() as client:
                 with pytest.raises(ConnectionError):
                     await client.connect(url, transports=transports)
+
+
+async def test_a_plain_websocket_makes_no_tls_context(
+    server: tuple[EchoServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ws://`` (websocket-only and upgrade) never builds a TLS context: making one costs tens of
+    milliseconds of CPU per connection, for nothing."""
+    import trio_engineio.client
+
+    made: list[bool] = []
+
+    def counting_context(verify: bool) -> Any:
+        made.append(verify)
+        raise AssertionError("a TLS context for ws://")
+
+    monkeypatch.setattr(trio_engineio.client, "make_ssl_context", counting_context)
+    _, url = server
+    for mode in ("websocket", "upgrade"):
+        async with AsyncClient() as client:
+            await connect(client, url, mode)
+            await client.send("plain")
+            assert await client.receive() == "plain"
+    assert made == []
