@@ -92,7 +92,9 @@ async def run_scenario(url: str, transports: list[str] | None, **client_options:
         checks["server_call"] = await a.client.call("call_me", "q1")
         started = trio.current_time()
         checks["server_call_timeout"] = await a.client.call("call_timeout")
-        checks["server_call_timeout_fast"] = trio.current_time() - started < 0.9
+        # The 0.3 s given, not python-socketio's 60 s default (a loose bound: real processes,
+        # possibly a busy machine).
+        checks["server_call_timeout_fast"] = trio.current_time() - started < 5
         try:
             await a.client.call("no_such_event_with_no_ack", timeout=0.2)
             checks["client_call_timeout"] = "answered"
