@@ -7,6 +7,8 @@ not 40,000 (docs/design.rst). In memory, on virtual time.
 
 from __future__ import annotations
 
+import gc
+import types
 from typing import Any
 
 import trio
@@ -61,4 +63,9 @@ async def test_an_idle_websocket_session_is_one_task_and_grows_on_demand(
         assert [await ws.receive() for _ in range(3)] == ["40", "41", "42"]
         await trio.testing.wait_all_tasks_blocked()
         assert session_tasks() == ["_run_handlers", "run"]
+        # Nothing waits inside an except block: the exception, its traceback and their frames
+        # would live as long as the session is idle (they did, for the reader and the runner).
+        gc.collect()
+        tracebacks = [o for o in gc.get_objects() if isinstance(o, types.TracebackType)]
+        assert not [tb for tb in tracebacks if "trio_engineio" in tb.tb_frame.f_code.co_filename]
     assert session_tasks() == []

@@ -274,8 +274,10 @@ def fast_receive(receive: Receive) -> Receive:
         try:
             message: Message = receive_nowait()
         except trio.WouldBlock:
-            message = await receive()
-        return message
+            pass  # wait outside the except block: inside, the exception and its traceback live on
+        else:
+            return message
+        return await receive()
 
     return receive_fast
 

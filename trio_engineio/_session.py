@@ -395,11 +395,14 @@ class Session:
         try:
             inbound.send_nowait(decoded)
         except trio.WouldBlock:
-            # ClosedResourceError: the session closed while this message waited for room.
-            with contextlib.suppress(trio.ClosedResourceError):
-                await inbound.send(decoded)
+            pass  # wait below, outside the except block (where the exception would stay alive)
         except trio.ClosedResourceError:
-            pass
+            return
+        else:
+            return
+        # ClosedResourceError: the session closed while this message waited for room.
+        with contextlib.suppress(trio.ClosedResourceError):
+            await inbound.send(decoded)
 
     def _unblock_handlers(self) -> None:
         """Messages wait behind a handler under way: if it waits, they get a runner of their own.
@@ -482,12 +485,16 @@ class Session:
                     try:
                         data = inbound.receive_nowait()
                     except trio.WouldBlock:
+                        # Waited for below, not in this block: an idle runner would hold the
+                        # exception, its traceback and their frames for as long as it waits.
+                        data = _NOTHING
+                    except trio.EndOfChannel:
+                        return
+                    if data is _NOTHING:
                         try:
                             data = await inbound.receive()
                         except trio.EndOfChannel:
                             return
-                    except trio.EndOfChannel:
-                        return
                     self._busy_runner = task
                     if spilled:
                         # Started for messages behind a waiting handler: this handler may wait
@@ -858,6 +865,10 @@ class Session:
                 self._write_done.unpark_all()
         finally:
             self._writer_running = False
+
+
+_NOTHING: Any = object()
+"""No message taken yet (a message may be any object, ``None`` included)."""
 
 
 def _waiting(task: trio.lowlevel.Task) -> bool:
