@@ -8,7 +8,17 @@ system, from /proc) per message. Ratios compare rows of this one run: msg/s
 against python-engineio on uvicorn (higher is better) and against the raw ASGI
 echo on hypercorn's trio worker (the ceiling of our stack). Never asserted in tests.
 
+``--handshakes`` measures sessions instead of messages (``handshake.mjs``): CLIENTS loops, each
+opening a websocket, waiting for the session to open, closing it (code 1000) and waiting for the
+close to finish, again and again. For Engine.IO servers a session is open at the server's OPEN
+packet; the raw ASGI echo never speaks first, so for D it is open at the upgrade (the 101
+response): connect + upgrade + close, no message either way, a strict ceiling (an echo would add
+a client frame that an Engine.IO handshake does not have). Reported per server: handshakes per
+second, server CPU per handshake, p50/p99 of the whole cycle (connect to close finished), and
+the ratios to D (E/D is the target: >= 0.9), A and E before.
+
 Usage: python benchmarks/run.py [--seconds 3] [--matrix | --clients 10 --inflight 16 --size 20]
+                                [--polling | --handshakes | --knobs] [--steps]
                                 [--kinds ...] [--baseline REV] [--json results.json]
 """
 
@@ -32,6 +42,8 @@ ALL_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "
 EXTRA_KINDS = ["trio-engineio-inline"]
 # The websocket fast path does not apply to polling, so "stock" would repeat trio-engineio.
 POLLING_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio", "trio-engineio-inline"]
+HANDSHAKE_KINDS = ["python-engineio-uvicorn", "raw-hypercorn-trio", "trio-engineio"]
+"""The default kinds of ``--handshakes``; ``--kinds`` may name any other."""
 BASELINE = "trio-engineio-baseline"
 """trio-engineio as it was at ``--baseline REV`` (that revision's package, same serve.py and load)."""
 MODES = {"raw-hypercorn-trio": "raw"}
@@ -56,6 +68,7 @@ def measure(
     env: dict[str, str] | None = None,
     deflate: bool = False,
     polling: bool = False,
+    handshakes: bool = False,
 ) -> dict[str, float]:
     if kind == BASELINE:
         # The baseline revision's package first on the path, ahead of the installed one.
@@ -76,6 +89,9 @@ def measure(
         if polling:
             command = ["node", str(HERE / "poll.mjs"), f"http://127.0.0.1:{port}", str(clients)]
             command += [str(args.seconds), str(args.warmup), str(size)]
+        elif handshakes:
+            command = ["node", str(HERE / "handshake.mjs"), f"http://127.0.0.1:{port}", MODES.get(kind, "engineio")]
+            command += [str(clients), str(args.seconds), str(args.warmup)]
         else:
             command = ["node", str(HERE / "load.mjs"), f"{scheme}://127.0.0.1:{port}", MODES.get(kind, "engineio")]
             command += [str(clients), str(inflight), str(args.seconds), str(args.warmup), str(size)]
@@ -93,19 +109,21 @@ def measure(
         cpu_end = cpu_seconds(server.pid)
         steps_end = read_steps(steps_file) if args.steps else (0, 0)
         load.wait()
-        messages = int(result["messages"])
+        unit = "handshake" if handshakes else "message"
+        messages = int(result[unit + "s"])
         row = {
-            "messages": messages,
+            unit + "s": messages,
             "rate": messages / args.seconds,
-            "cpu_us_per_message": (cpu_end - cpu_start) * 1e6 / max(messages, 1),
+            f"cpu_us_per_{unit}": (cpu_end - cpu_start) * 1e6 / max(messages, 1),
         }
         if args.steps:
-            row["steps_per_message"] = (steps_end[0] - steps_start[0]) / max(messages, 1)
-            row["spawns_per_message"] = (steps_end[1] - steps_start[1]) / max(messages, 1)
-        latencies = sorted(result.get("latencies_ms", []))
-        if latencies:
-            row["p50_ms"] = latencies[len(latencies) // 2]
-            row["p99_ms"] = latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)]
+            row[f"steps_per_{unit}"] = (steps_end[0] - steps_start[0]) / max(messages, 1)
+            row[f"spawns_per_{unit}"] = (steps_end[1] - steps_start[1]) / max(messages, 1)
+        for key, prefix in (("latencies_ms", ""), ("open_ms", "open_")):
+            latencies = sorted(result.get(key, []))
+            if latencies:
+                row[f"{prefix}p50_ms"] = latencies[len(latencies) // 2]
+                row[f"{prefix}p99_ms"] = latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)]
         return row
     finally:
         server.terminate()
@@ -130,17 +148,24 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=16)
     parser.add_argument("--size", type=int, default=20)
     parser.add_argument("--matrix", action="store_true", help="every config: c=1/10/100 x 1/16 in flight x 20 B/1 KB")
-    parser.add_argument("--kinds", nargs="+", default=ALL_KINDS, choices=ALL_KINDS + EXTRA_KINDS)
+    parser.add_argument(
+        "--kinds", nargs="+", choices=ALL_KINDS + EXTRA_KINDS, help="default: A, D, E, E stock (A, D, E: --handshakes)"
+    )
     parser.add_argument("--json", type=Path, help="write the raw results here")
     parser.add_argument("--knobs", action="store_true", help="deployer knobs, on trio-engineio at the chosen config")
     parser.add_argument("--steps", action="store_true", help="also count Trio task steps and spawns per message")
     parser.add_argument("--polling", action="store_true", help="long-polling echo at c=10 and c=100 (one in flight)")
+    parser.add_argument(
+        "--handshakes", action="store_true", help="websocket connect + open + close, CLIENTS loops (default 10)"
+    )
     parser.add_argument(
         "--baseline",
         metavar="REV",
         help="also run trio-engineio as it was at this git revision (before/after a change, in one run)",
     )
     args = parser.parse_args()
+    if args.kinds is None:
+        args.kinds = HANDSHAKE_KINDS if args.handshakes else ALL_KINDS
     with tempfile.TemporaryDirectory() as baseline_dir:
         if args.baseline:
             export_baseline(args.baseline, Path(baseline_dir))
@@ -163,6 +188,9 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.polling:
         run_polling(args)
+        return
+    if args.handshakes:
+        run_handshakes(args)
         return
     configs = MATRIX if args.matrix else [(args.clients, args.inflight, args.size)]
     rows = []
@@ -199,6 +227,40 @@ def run_polling(args: argparse.Namespace) -> None:
             )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def run_handshakes(args: argparse.Namespace) -> None:
+    """Websocket handshakes: CLIENTS loops of connect, open, close. Kinds one after the other."""
+    results = {kind: measure(kind, args.clients, 0, 0, args, handshakes=True) for kind in args.kinds}
+    ceiling = results.get("raw-hypercorn-trio")
+    print(f"\nwebsocket handshakes (connect, open, close), c={args.clients}, {args.seconds} s", flush=True)
+    header = f"{'server':26} {'hs/s':>8} {'CPU us/hs':>10} {'p50 ms':>8} {'p99 ms':>8} {'open p50':>9}"
+    header += f" {'hs/s vs D':>10}"
+    print(header + (f" {'steps/hs':>9} {'spawns/hs':>10}" if args.steps else ""))
+    for kind, row in results.items():
+        vs_d = f"{row['rate'] / ceiling['rate']:.2f}" if ceiling and ceiling["rate"] else "-"
+        line = (
+            f"{kind:26} {row['rate']:8.0f} {row['cpu_us_per_handshake']:10.1f} {row.get('p50_ms', 0):8.2f}"
+            f" {row.get('p99_ms', 0):8.2f} {row.get('open_p50_ms', 0):9.2f} {vs_d:>10}"
+        )
+        if args.steps:
+            line += f" {row.get('steps_per_handshake', 0):9.1f} {row.get('spawns_per_handshake', 0):10.2f}"
+        print(line, flush=True)
+    rate = {kind: row["rate"] for kind, row in results.items()}
+    ratios = {
+        name: rate[top] / rate[bottom]
+        for name, top, bottom in (
+            ("E/D", "trio-engineio", "raw-hypercorn-trio"),
+            ("E/A", "trio-engineio", "python-engineio-uvicorn"),
+            ("E/E before", "trio-engineio", BASELINE),
+        )
+        if top in rate and bottom in rate and rate[bottom]
+    }
+    if ratios:
+        print("handshakes/s " + ", ".join(f"{name} {value:.2f}" for name, value in ratios.items()), flush=True)
+    if args.json:
+        output = {"clients": args.clients, "seconds": args.seconds, "results": results, "ratios": ratios}
+        args.json.write_text(json.dumps(output, indent=1))
 
 
 def run_knobs(args: argparse.Namespace) -> None:
