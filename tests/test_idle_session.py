@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 import trio.testing
-from server_helpers import make_app, ws_handshake
+from server_helpers import Poller, make_app, ws_handshake
 
 from trio_engineio.testing import open_websocket
 
@@ -68,4 +68,24 @@ async def test_an_idle_websocket_session_is_one_task_and_grows_on_demand(
         gc.collect()
         tracebacks = [o for o in gc.get_objects() if isinstance(o, types.TracebackType)]
         assert not [tb for tb in tracebacks if "trio_engineio" in tb.tb_frame.f_code.co_filename]
+        # Nor does the session keep the WSGI-style environ of its handshake (a few KiB each).
+        assert not [o for o in gc.get_objects() if type(o) is dict and "RAW_URI" in o]
     assert session_tasks() == []
+
+
+async def test_an_upgraded_session_keeps_no_environ(autojump_clock: trio.testing.MockClock) -> None:
+    eio, app = make_app()
+    async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
+        await poller.handshake()
+        pending = await poller.start_get(nursery)
+        query = {"EIO": "4", "transport": "websocket", "sid": poller.sid}
+        async with open_websocket(app, query=query) as ws:
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            released = await pending.response()
+            assert released is not None
+            await ws.send("5")
+            await trio.testing.wait_all_tasks_blocked()
+            assert eio.transport(poller.sid) == "websocket"
+            gc.collect()
+            assert not [o for o in gc.get_objects() if type(o) is dict and "RAW_URI" in o]

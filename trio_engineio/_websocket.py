@@ -74,7 +74,9 @@ async def handle_websocket(host: ServerContext, scope: Scope, receive: Receive, 
             if not host.allow_upgrades:
                 # The handshake advertised no upgrade; a client that tries anyway is refused.
                 raise HandshakeError(ErrorCode.BAD_REQUEST, "upgrades are disabled (allow_upgrades=False)")
-            await _upgrade(host, session, receive, send, environ)
+            upgrade = _upgrade(host, session, receive, send, environ)
+            del environ  # held by the upgrade until it has accepted (see below), not for the session's life
+            await upgrade
             return
         await host._check_allow_request(environ)
     except HandshakeError as error:
@@ -93,6 +95,9 @@ async def handle_websocket(host: ServerContext, scope: Scope, receive: Receive, 
     abort = _hypercorn.connection_aborter(send)
     try:
         await _accept_websocket(host, send, environ, initial=True)
+        # The environ (a few KiB of strings) is not needed past the handshake: this frame lives
+        # as long as the session, so let go of it (an application that wants it keeps it).
+        del environ
         oversized = _hypercorn.limit_message_size(send, host.max_http_buffer_size)
         write = _websocket_writer(send, host._hypercorn_fast_path)
         await write(encode_frame(host._open_packet(new_session.sid, Transport.WEBSOCKET)))
@@ -141,6 +146,7 @@ async def _upgrade(
         result: int | None = 1000  # stays so when the session cancels an abandoned probe
         try:
             await _accept_websocket(host, send, environ, initial=False)
+            del environ  # this frame lives as long as the session (see handle_websocket)
             oversized = _hypercorn.limit_message_size(send, host.max_http_buffer_size)
             write = _websocket_writer(send, host._hypercorn_fast_path)
             result = await _read_websocket(host, session, receive, write, probing=True, oversized=oversized)
