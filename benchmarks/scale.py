@@ -49,6 +49,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,27 @@ def server_alive(process: subprocess.Popen[bytes], kind: str) -> None:
 # -- the scenarios ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Window:
+    """What one measured window saw: the clients' counters at its start and end, and CPU times."""
+
+    marked: dict[str, Any]
+    report: dict[str, Any]
+    server_cpu_s: float
+    client_cpu_s: float
+    elapsed_s: float
+
+
+def measure_window(process: subprocess.Popen[bytes], clients: Clients, seconds: float) -> Window:
+    """Mark the clients' counters, let ``seconds`` pass, and read them and both CPU times again."""
+    marked = clients.command("mark", "marked")
+    cpu_start, client_start, start = cpu_seconds(process.pid), clients.cpu_seconds(), time.perf_counter()
+    time.sleep(seconds)
+    cpu_end, client_end, end = cpu_seconds(process.pid), clients.cpu_seconds(), time.perf_counter()
+    report = clients.command("report", "report")
+    return Window(marked, report, cpu_end - cpu_start, client_end - client_start, end - start)
+
+
 def measure_idle(kind: str, sessions: int, args: argparse.Namespace) -> dict[str, Any]:
     """RSS before and after ``sessions`` idle sessions, and the server's CPU over an idle window."""
     with server(kind, {}) as (process, port):
@@ -201,11 +223,7 @@ def measure_idle(kind: str, sessions: int, args: argparse.Namespace) -> dict[str
             time.sleep(args.settle)
             server_alive(process, kind)
             rss_after = rss_mb(process.pid)
-            clients.command("mark", "marked")
-            cpu_start, client_start, start = cpu_seconds(process.pid), clients.cpu_seconds(), time.perf_counter()
-            time.sleep(args.idle_window)
-            cpu_end, client_end, end = cpu_seconds(process.pid), clients.cpu_seconds(), time.perf_counter()
-            report = clients.command("report", "report")
+            window = measure_window(process, clients, args.idle_window)
             rss_end = rss_mb(process.pid)
         finally:
             clients.kill()
@@ -219,12 +237,12 @@ def measure_idle(kind: str, sessions: int, args: argparse.Namespace) -> dict[str
         "rss_after_mb": rss_after,
         "rss_after_window_mb": rss_end,
         "kib_per_session": (rss_after - rss_before) * 1024 / count if count else None,
-        "idle_window_s": end - start,
-        "idle_cpu_s": cpu_end - cpu_start,
-        "idle_cpu_percent": 100 * (cpu_end - cpu_start) / (end - start),
-        "client_cpu_percent": 100 * (client_end - client_start) / (end - start),
-        "idle_pings": report["pings_total"],
-        "closed_in_window": report["closed"],
+        "idle_window_s": window.elapsed_s,
+        "idle_cpu_s": window.server_cpu_s,
+        "idle_cpu_percent": 100 * window.server_cpu_s / window.elapsed_s,
+        "client_cpu_percent": 100 * window.client_cpu_s / window.elapsed_s,
+        "idle_pings": window.report["pings_total"],
+        "closed_in_window": window.report["closed"],
     }
 
 
@@ -237,22 +255,18 @@ def measure_heartbeat(kind: str, sessions: int, args: argparse.Namespace) -> dic
             opened = clients.opened()
             time.sleep(args.settle)
             server_alive(process, kind)
-            marked = clients.command("mark", "marked")
-            cpu_start, client_start, start = cpu_seconds(process.pid), clients.cpu_seconds(), time.perf_counter()
-            time.sleep(args.window)
-            cpu_end, client_end, end = cpu_seconds(process.pid), clients.cpu_seconds(), time.perf_counter()
-            report = clients.command("report", "report")
+            window = measure_window(process, clients, args.window)
             rss = rss_mb(process.pid)
         finally:
             clients.kill()
-    cpu = cpu_end - cpu_start
+    cpu, report, marked = window.server_cpu_s, window.report, window.marked
     pings = report["pings_total"]
     return {
         "kind": kind,
         "sessions": sessions,
         **{key: opened[key] for key in ("opened", "failed", "timed_out", "errors", "open_s")},
         "interval_s": args.heartbeat_interval,
-        "window_s": end - start,
+        "window_s": window.elapsed_s,
         "expected_per_client": args.window / args.heartbeat_interval,
         "closed_before_window": marked["closed"],
         "closed_by_end": report["closed"],
@@ -261,8 +275,8 @@ def measure_heartbeat(kind: str, sessions: int, args: argparse.Namespace) -> dic
         "pings_median": report["pings_median"],
         "pings_max": report["pings_max"],
         "server_cpu_s": cpu,
-        "server_cpu_percent": 100 * cpu / (end - start),
-        "client_cpu_percent": 100 * (client_end - client_start) / (end - start),
+        "server_cpu_percent": 100 * cpu / window.elapsed_s,
+        "client_cpu_percent": 100 * window.client_cpu_s / window.elapsed_s,
         "cpu_s_per_ping": cpu / pings if pings else None,
         "rss_mb": rss,
     }

@@ -29,7 +29,7 @@ import trio
 import trio.testing
 
 from trio_engineio import ASGIApp, AsyncServer
-from trio_engineio.testing import RawPollingClient, WebSocketSession
+from trio_engineio.testing import PendingGet, RawPollingClient, WebSocketSession
 
 ENGINEIO_PATH = "/engine.io/"
 
@@ -144,3 +144,17 @@ async def start_request(
     nursery.start_soon(run)
     await trio.testing.wait_all_tasks_blocked()
     return pending
+
+
+def upgrade_query(sid: str) -> dict[str, str]:
+    """The query of the websocket that upgrades polling session ``sid``."""
+    return {"EIO": "4", "transport": "websocket", "sid": sid}
+
+
+async def probe(ws: WebSocketSession, pending: PendingGet) -> httpx.Response:
+    """``2probe`` on the upgrading websocket, its ``3probe``, and the GET the probe released (NOOP)."""
+    await ws.send("2probe")
+    assert await ws.receive() == "3probe"
+    released = await pending.response()
+    assert released is not None
+    return released

@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 import trio.testing
-from server_helpers import Poller, make_app, ws_handshake
+from server_helpers import Poller, make_app, probe, upgrade_query, ws_handshake
 
 from trio_engineio.testing import open_websocket
 
@@ -78,12 +78,8 @@ async def test_an_upgraded_session_keeps_no_environ(autojump_clock: trio.testing
     async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
         await poller.handshake()
         pending = await poller.start_get(nursery)
-        query = {"EIO": "4", "transport": "websocket", "sid": poller.sid}
-        async with open_websocket(app, query=query) as ws:
-            await ws.send("2probe")
-            assert await ws.receive() == "3probe"
-            released = await pending.response()
-            assert released is not None
+        async with open_websocket(app, query=upgrade_query(poller.sid)) as ws:
+            await probe(ws, pending)
             await ws.send("5")
             await trio.testing.wait_all_tasks_blocked()
             assert eio.transport(poller.sid) == "websocket"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from server_helpers import Poller, make_app, ws_handshake
+from server_helpers import Poller, make_app, probe, upgrade_query, ws_handshake
 
 import trio_engineio
 from trio_engineio import LocalProtocolError, QueueFull
@@ -241,8 +241,7 @@ async def test_does_not_overtake_a_send_waiting_for_the_backlog(autojump_clock: 
                 refused_in_the_instant.append(True)
 
         session._room = HookedParkingLot(try_send_nowait)  # type: ignore[assignment]
-        query = {"EIO": "4", "transport": "websocket", "sid": poller.sid}
-        async with open_websocket(app, query=query) as ws:
+        async with open_websocket(app, query=upgrade_query(poller.sid)) as ws:
             await ws.send("2probe")
             assert await ws.receive() == "3probe"
             for i in range(10):  # past the bound: nothing drains the buffer during the upgrade
@@ -271,13 +270,8 @@ async def test_during_an_upgrade_it_goes_past_the_bound_as_send_does(autojump_cl
     async with eio, Poller.open(app) as poller, trio.open_nursery() as nursery:
         await poller.handshake()
         pending = await poller.start_get(nursery)
-        query = {"EIO": "4", "transport": "websocket", "sid": poller.sid}
-        async with open_websocket(app, query=query) as ws:
-            await ws.send("2probe")
-            assert await ws.receive() == "3probe"
-            released = await pending.response()
-            assert released is not None
-            assert released.text == "6"
+        async with open_websocket(app, query=upgrade_query(poller.sid)) as ws:
+            assert (await probe(ws, pending)).text == "6"
             for i in range(10):
                 eio.send_nowait(poller.sid, str(i))
             await ws.send("5")

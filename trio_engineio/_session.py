@@ -394,11 +394,10 @@ class Session:
         # The reader still checkpoints in its own receive().
         try:
             inbound.send_nowait(decoded)
+            return
         except trio.WouldBlock:
             pass  # wait below, outside the except block (where the exception would stay alive)
         except trio.ClosedResourceError:
-            return
-        else:
             return
         # ClosedResourceError: the session closed while this message waited for room.
         with contextlib.suppress(trio.ClosedResourceError):
