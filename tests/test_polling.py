@@ -389,7 +389,7 @@ async def test_undelivered_server_close_is_dropped_after_close_timeout(autojump_
         await poller.handshake()
         await eio.disconnect(poller.sid)
         session = eio._sessions[poller.sid]
-        await session.finished.wait()
+        await session.wait_finished()
         assert trio.current_time() == 3
         assert poller.sid not in eio.sockets
 

@@ -240,7 +240,7 @@ async def test_does_not_overtake_a_send_waiting_for_the_backlog(autojump_clock: 
             except QueueFull:
                 refused_in_the_instant.append(True)
 
-        session._room = HookedParkingLot(try_send_nowait)  # type: ignore[assignment]
+        session._state_changed = HookedParkingLot(try_send_nowait)  # type: ignore[assignment]
         async with open_websocket(app, query=upgrade_query(poller.sid)) as ws:
             await ws.send("2probe")
             assert await ws.receive() == "3probe"

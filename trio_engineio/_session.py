@@ -6,15 +6,19 @@ and owns a task group in the server's nursery::
     server nursery
     └── Session.run()                      one per sid; this task is the session's timer
         │                                  (PINGs, PONG and upgrade deadlines), then its wind-down
-        ├── handler nursery                the message handler runner (async_handlers=True),
-        │                                  from the first message on: one client's messages in
-        │                                  order, beside the transport
-        └── transport nursery              the websocket writer, while packets wait for it
+        └── session nursery
+            ├── _run_handlers()            the message handler runner (async_handlers=True),
+            │                              from the first message on: one client's messages in
+            │                              order, beside the transport
+            └── _websocket_writer()        while packets wait for it (the transport task)
 
 An idle websocket session is one task (plus hypercorn's request task, which reads
 its websocket and feeds the session): its runner starts with its first message, and
 its writer only when a packet cannot be written from the sending task (another
-write is under way, or the packet is the machine's PING or CLOSE).
+write is under way, or the packet is the machine's PING or CLOSE). What only some
+sessions need (the outbound channel, a parking lot for waits) is made when first
+needed: at 10,000 sessions every object an idle one holds counts, in memory and in
+each pass of the cyclic garbage collector.
 
 Request tasks (hypercorn's) talk to the session through its methods; they
 never touch another session. The outbound path: the application's sends wait
@@ -126,39 +130,39 @@ class Session:
     __slots__ = (
         "_busy_runner",
         "_callbacks",
+        "_cancel_requested",
         "_close_delivered",
         "_closed",
+        "_disconnect_handled",
+        "_finished",
         "_get_scope",
-        "_handler_nursery",
         "_handler_recheck_at",
         "_handlers_awaiting_end",
-        "_handlers_done",
         "_handlers_running",
         "_in_channel",
         "_inbound_receive",
         "_inbound_send",
+        "_nursery",
         "_outbound_receive",
         "_outbound_send",
         "_probe_scope",
-        "_room",
         "_room_waiters",
         "_runner_generation",
         "_runner_tasks",
         "_runners",
-        "_scope",
+        "_sends_released",
+        "_state_changed",
         "_timer_scope",
-        "_transport_nursery",
+        "_transport_closed",
         "_waiting_for_handlers",
-        "_write_done",
         "_writer_running",
+        "_writer_scope",
         "_writing",
         "_ws_abort",
         "_ws_reader_scope",
         "_ws_write",
         "config",
         "connected",
-        "disconnect_handled",
-        "finished",
         "logger",
         "machine",
         "sid",
@@ -182,30 +186,40 @@ class Session:
             max_packets_per_poll=config.max_packets_per_poll,
             max_poll_bytes=config.max_http_buffer_size,
         )
-        self._outbound_send, self._outbound_receive = trio.open_memory_channel[Packet](config.outbound_buffer_size)
+        # The bounded outbound channel, made when a packet first cannot go straight to the
+        # transport (see _outbound_channel); a session whose sends all write at once has none.
+        self._outbound_send: trio.MemorySendChannel[Packet] | None = None
+        self._outbound_receive: trio.MemoryReceiveChannel[Packet] | None = None
+        self._sends_released = False  # the session ended: no channel any more, sends refused
         # Packets in the channel or in sends parked on it (moved to the machine by _pull).
         self._in_channel = 0
         # The websocket writer task runs only while packets wait for it (see _ensure_writer).
         self._writer_running = False
+        self._writer_scope: trio.CancelScope | None = None
         # Sends waiting for the machine's queue to drain (it took more than the buffer during
         # an upgrade); parked, or woken and not yet run: send_packet_nowait must not overtake them.
-        self._room = trio.lowlevel.ParkingLot()
         self._room_waiters = 0
+        # Every wait of this session that is not on the channel (room in the machine's queue,
+        # a write under way, the handlers, the CLOSE's delivery, the end) parks here and checks
+        # its condition again when woken, as with a condition variable: one lot, made by the
+        # first wait, instead of an Event or a lot for each (see _wait_until).
+        self._state_changed: trio.lowlevel.ParkingLot | None = None
         self._ws_write: WebSocketWriter | None = None
         self._ws_reader_scope: trio.CancelScope | None = None
         self._ws_abort: Callable[[], None] | None = None
         self._writing = False
-        self._write_done = trio.lowlevel.ParkingLot()
         self._get_scope: trio.CancelScope | None = None
         self._probe_scope: trio.CancelScope | None = None
         self._timer_scope: trio.CancelScope | None = None
-        self._handler_nursery: trio.Nursery | None = None
-        self._transport_nursery: trio.Nursery | None = None
+        # The session's nursery while run() is in it; until then (run() is started with
+        # start_soon) what needs a task is started by run() itself.
+        self._nursery: trio.Nursery | None = None
+        self._cancel_requested = False
+        self._transport_closed = False  # the wind-down has begun: no new writer
         self._closed = False
-        self._close_delivered = trio.Event()
-        self.disconnect_handled = trio.Event()
-        self.finished = trio.Event()
-        self._scope = trio.CancelScope()
+        self._close_delivered = False
+        self._disconnect_handled = False
+        self._finished = False
         self.connected = False
         # async_handlers=True: made with the first message's runner (an idle session has neither).
         self._inbound_send: trio.MemorySendChannel[Any] | None = None
@@ -216,20 +230,30 @@ class Session:
         self._runners = 0
         self._handlers_running = 0
         self._handlers_awaiting_end = 0
-        self._runner_tasks: set[trio.lowlevel.Task] = set()
+        self._runner_tasks: set[trio.lowlevel.Task] | None = None
         self._waiting_for_handlers = False  # the session's end waits for them (then wake it)
-        self._handlers_done = trio.lowlevel.ParkingLot()
         self._runner_generation = 0
         self._handler_recheck_at = math.inf
 
     # -- life ----------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The session's task group; returns when the session is over and its tasks have ended."""
+    async def run(self) -> None:
+        """The session's task group; returns when the session is over and its tasks have ended.
+
+        Started with ``start_soon``: a message, a send or a close may come before it runs, and
+        what they need a task for is started here.
+        """
         try:
-            with self._scope:
-                await self._run(task_status)
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self._cancel_requested:
+                    nursery.cancel_scope.cancel()
+                if self._inbound_receive is not None and not self._runners:
+                    self._start_runner(nursery)
+                self._ensure_writer()
+                await self._run()
         finally:
+            self._nursery = None
             # Wake every send still waiting for room in the outbound buffer: nothing will
             # drain it any more (without this, such a send hung forever).
             self._release_waiting_sends()
@@ -239,54 +263,80 @@ class Session:
             # _stop_transports() call is skipped: the request tasks (a pending GET, the
             # websocket or probe reader) live outside this session and would wait forever.
             self._stop_transports()
-            self.disconnect_handled.set()
-            self.finished.set()
+            self._disconnect_handled = True
+            self._finished = True
+            self._notify()
             self._callbacks.finished(self)
 
     def _release_waiting_sends(self) -> None:
-        self._outbound_receive.close()
-        self._room.unpark_all()
+        self._sends_released = True
+        if self._outbound_receive is not None:
+            self._outbound_receive.close()
+        self._notify()
 
     def cancel(self) -> None:
         """Stop the session now, handlers included (server shutdown)."""
-        self._scope.cancel()
+        self._cancel_requested = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
-    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
-        async with trio.open_nursery() as handler_nursery:
-            self._handler_nursery = handler_nursery
-            async with trio.open_nursery() as transport_nursery:
-                self._transport_nursery = transport_nursery
-                task_status.started()
-                await self._heartbeat()  # this task is the session's timer until it closes
-                # The wind-down below (handlers, then the CLOSE's delivery) has close_timeout in all.
-                deadline = trio.current_time() + self.config.close_timeout
-                if self._inbound_send is not None:
-                    self._inbound_send.close()  # handlers finish what has arrived, then end
-                    # The disconnect handler comes after the handlers of what arrived (Socket.IO
-                    # relies on it), waiting for them until the deadline at most.
-                    if self._handlers_pending():
-                        self._waiting_for_handlers = True
-                        with trio.move_on_at(deadline):
-                            while self._handlers_pending():
-                                await self._handlers_done.park()
-                if self.connected:
-                    machine = self.machine
-                    await self._callbacks.disconnect(self.sid, machine.close_reason, machine.close_detail)
-                self.disconnect_handled.set()
-                if self.machine.state is SessionState.CLOSING:
-                    # A server close: the CLOSE packet rides behind the queued ones.
-                    with trio.move_on_at(deadline):
-                        await self._close_delivered.wait()
-                    self.machine.finish()
-                if self._writing and self._ws_abort is not None:
-                    # No write starts once the session is closed: only one under way can stall.
-                    handler_nursery.start_soon(self._abort_stalled_write, self._ws_abort)
-                transport_nursery.cancel_scope.cancel()
-            self._transport_nursery = None  # closed to new writers
-            # Nothing drains the outbound buffer any more: sends of handlers still waiting for
-            # room end now (the session is closed) rather than hold the handler nursery open.
-            self._release_waiting_sends()
-            self._stop_transports()
+    async def wait_finished(self) -> None:
+        """Wait until the session is over and its tasks have ended (a checkpoint, even when they have)."""
+        await self._wait_until(lambda: self._finished)
+
+    async def _wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds; always a checkpoint.
+
+        Whatever changes a condition some wait may be on calls :meth:`_notify`.
+        """
+        if condition():
+            await trio.lowlevel.checkpoint()
+            return
+        while not condition():
+            if self._state_changed is None:
+                self._state_changed = trio.lowlevel.ParkingLot()
+            await self._state_changed.park()
+
+    def _notify(self) -> None:
+        """Something a wait may be on changed: every wait checks its condition again."""
+        lot = self._state_changed
+        if lot:  # a lot, and someone parked in it
+            lot.unpark_all()
+
+    async def _run(self) -> None:
+        await self._heartbeat()  # this task is the session's timer until it closes
+        # The wind-down below (handlers, then the CLOSE's delivery) has close_timeout in all.
+        deadline = trio.current_time() + self.config.close_timeout
+        if self._inbound_send is not None:
+            self._inbound_send.close()  # handlers finish what has arrived, then end
+            # The disconnect handler comes after the handlers of what arrived (Socket.IO
+            # relies on it), waiting for them until the deadline at most.
+            if self._handlers_pending():
+                self._waiting_for_handlers = True
+                with trio.move_on_at(deadline):
+                    await self._wait_until(lambda: not self._handlers_pending())
+        if self.connected:
+            machine = self.machine
+            await self._callbacks.disconnect(self.sid, machine.close_reason, machine.close_detail)
+        self._disconnect_handled = True
+        self._notify()
+        if self.machine.state is SessionState.CLOSING:
+            # A server close: the CLOSE packet rides behind the queued ones.
+            with trio.move_on_at(deadline):
+                await self._wait_until(lambda: self._close_delivered)
+            self.machine.finish()
+        self._transport_closed = True  # no writer starts any more
+        if self._writing and self._ws_abort is not None and self._nursery is not None:
+            # No write starts once the session is closed: only one under way can stall.
+            self._nursery.start_soon(self._abort_stalled_write, self._ws_abort)
+        if self._writer_scope is not None:
+            self._writer_scope.cancel()
+        if self._writer_running:  # started, maybe not running yet: it sees _transport_closed
+            await self._wait_until(lambda: not self._writer_running)
+        # Nothing drains the outbound buffer any more: sends of handlers still waiting for
+        # room end now (the session is closed) rather than hold the session's nursery open.
+        self._release_waiting_sends()
+        self._stop_transports()
 
     async def _abort_stalled_write(self, abort: Callable[[], None]) -> None:
         """Bound the wind-down: a write stuck on a peer that does not read is abandoned.
@@ -297,8 +347,7 @@ class Session:
         ends the write with an error.
         """
         with trio.move_on_after(self.config.close_timeout):
-            while self._writing:
-                await self._write_done.park()
+            await self._wait_until(lambda: not self._writing)
             return
         if self._writing:
             self.logger.warning(
@@ -335,7 +384,8 @@ class Session:
         if event.reason is CloseReason.SERVER_DISCONNECT:
             self._wake_transport()  # the machine queued the CLOSE
         else:
-            self._close_delivered.set()
+            self._close_delivered = True
+            self._notify()
             # Wake a pending GET now: a client close gets NOOP, an error gets CLOSE.
             self._stop_transports()
         logger = self.logger
@@ -385,8 +435,9 @@ class Session:
             # holds no handler task (one that has had messages keeps its runner).
             inbound, self._inbound_receive = trio.open_memory_channel[Any](self.config.outbound_buffer_size)
             self._inbound_send = inbound
-            assert self._handler_nursery is not None
-            self._start_runner(self._handler_nursery)
+            self._runner_tasks = set()
+            if self._nursery is not None:  # else run() starts it
+                self._start_runner(self._nursery)
         if self._busy_runner is not None:
             self._unblock_handlers()
         # The _nowait calls skip the scheduling point that send() and receive() make even
@@ -416,9 +467,9 @@ class Session:
         if self._runners >= _MAX_HANDLER_RUNNERS:
             self._schedule_handler_recheck(_HANDLER_RECHECK)  # a runner may be free by then
         elif _waiting(runner):
-            assert self._handler_nursery is not None
+            assert self._nursery is not None  # a runner runs in it
             self._busy_runner = None
-            self._start_runner(self._handler_nursery, spilled=True)
+            self._start_runner(self._nursery, spilled=True)
         else:
             self._schedule_handler_recheck(_HANDLER_RECHECK)
 
@@ -441,14 +492,15 @@ class Session:
         Called from one of this session's own message handlers (``await eio.disconnect(sid)``),
         that handler is not waited for by the wind-down, which it is waiting for.
         """
-        if trio.lowlevel.current_task() not in self._runner_tasks:
-            await self.disconnect_handled.wait()
+        runner_tasks = self._runner_tasks
+        if runner_tasks is None or trio.lowlevel.current_task() not in runner_tasks:
+            await self._wait_until(lambda: self._disconnect_handled)
             return
         self._handlers_awaiting_end += 1
         if self._waiting_for_handlers:
-            self._handlers_done.unpark_all()
+            self._notify()
         try:
-            await self.disconnect_handled.wait()
+            await self._wait_until(lambda: self._disconnect_handled)
         finally:
             self._handlers_awaiting_end -= 1
 
@@ -468,7 +520,9 @@ class Session:
         """
         trigger = self._callbacks.message
         task = trio.lowlevel.current_task()
-        self._runner_tasks.add(task)
+        runner_tasks = self._runner_tasks
+        assert runner_tasks is not None  # made with the inbound channel
+        runner_tasks.add(task)
         try:
             async with inbound:
                 while True:
@@ -509,12 +563,12 @@ class Session:
                     finally:
                         self._handlers_running -= 1
                         if self._waiting_for_handlers:
-                            self._handlers_done.unpark_all()
+                            self._notify()
                         if self._busy_runner is task:
                             self._busy_runner = None
         finally:
             self._runners -= 1
-            self._runner_tasks.discard(task)
+            runner_tasks.discard(task)
 
     async def receive_packet(self, packet: Packet, *, via: Transport) -> list[Event]:
         """Process one packet from the client (from a POST or a websocket reader).
@@ -595,15 +649,13 @@ class Session:
                 return False
             finally:
                 self._writing = False
-                if self._write_done:  # the writer task or the stall watchdog; usually nobody
-                    self._write_done.unpark_all()
+                self._notify()  # the writer task or the stall watchdog may wait; usually nobody
         if machine.backlogged:
             # The machine holds a full buffer's worth (taken past the bound during an upgrade):
             # wait for it to drain first, so that this packet stays behind it.
             self._room_waiters += 1
             try:
-                while machine.backlogged:
-                    await self._room.park()
+                await self._wait_until(lambda: not machine.backlogged)
             finally:
                 self._room_waiters -= 1
             if machine.is_closed:
@@ -620,9 +672,10 @@ class Session:
             self._overflow(packet)
             await trio.lowlevel.cancel_shielded_checkpoint()
             return True
+        channel = self._outbound_channel()
         self._in_channel += 1
         try:
-            await self._outbound_send.send(packet)  # a full checkpoint, even with room
+            await channel.send(packet)  # a full checkpoint, even with room
         except trio.BrokenResourceError as exc:
             # The session ended while this send waited for room (see run()).
             self._in_channel -= 1
@@ -658,8 +711,9 @@ class Session:
         if self._upgrading and self._channel_full():
             self._overflow(packet)
             return
+        channel = self._outbound_channel()
         try:
-            self._outbound_send.send_nowait(packet)
+            channel.send_nowait(packet)
         except trio.WouldBlock:
             # Full, or sends are parked for room: the channel keeps their order.
             raise QueueFull(f"the outbound buffer of session {self.sid} is full") from None
@@ -674,8 +728,21 @@ class Session:
         return state is SessionState.PROBING or state is SessionState.UPGRADING
 
     def _channel_full(self) -> bool:
-        statistics = self._outbound_send.statistics()
-        return statistics.current_buffer_used >= statistics.max_buffer_size
+        return self._in_channel >= self.config.outbound_buffer_size
+
+    def _outbound_channel(self) -> trio.MemorySendChannel[Packet]:
+        """The bounded outbound channel, made by the first packet that needs it.
+
+        Raises:
+            SocketIsClosedError: the session has ended (its channel was closed, or never made).
+        """
+        channel = self._outbound_send
+        if channel is None:
+            if self._sends_released:
+                raise SocketIsClosedError(f"session {self.sid} is closed")
+            channel, self._outbound_receive = trio.open_memory_channel[Packet](self.config.outbound_buffer_size)
+            self._outbound_send = channel
+        return channel
 
     def _transport_waiting(self) -> bool:
         """Whether a GET or the websocket (its writer idle) waits for a packet with none queued before it."""
@@ -703,7 +770,7 @@ class Session:
         """
         receive = self._outbound_receive
         machine = self.machine
-        while self._in_channel and limit > 0:
+        while self._in_channel and limit > 0 and receive is not None:
             try:
                 packet = receive.receive_nowait()
             except (trio.WouldBlock, trio.ClosedResourceError):  # pragma: no cover - the count says it is there
@@ -729,15 +796,21 @@ class Session:
 
     def _ensure_writer(self) -> None:
         """Start the websocket writer task for what is queued (it ends once it has written it all)."""
-        nursery = self._transport_nursery
-        if not self._writer_running and nursery is not None and self._ws_write is not None:
+        nursery = self._nursery
+        if (
+            not self._writer_running
+            and nursery is not None
+            and self._ws_write is not None
+            and not self._transport_closed
+            and self.pending_count
+        ):
             self._writer_running = True
             nursery.start_soon(self._websocket_writer, self._ws_write)
 
     def _drained(self) -> None:
         """The machine's queue got shorter: sends waiting for it to drain may go on."""
         if self._room_waiters and not self.machine.backlogged:
-            self._room.unpark_all()
+            self._notify()
 
     # -- polling -------------------------------------------------------------
 
@@ -777,7 +850,8 @@ class Session:
     def poll_sent(self) -> None:
         """The GET response was sent."""
         if self.machine.poll_sent():
-            self._close_delivered.set()
+            self._close_delivered = True
+            self._notify()
 
     def poll_not_sent(self) -> None:
         """The GET response could not be sent: its queued packets go back, first in line."""
@@ -836,34 +910,42 @@ class Session:
     async def _websocket_writer(self, write: WebSocketWriter) -> None:
         """Write what is queued onto the websocket, in order, after any fast-path write; end
         when nothing is left (the next packet queued starts a writer again)."""
-        machine = self.machine
         try:
-            while self._writing:  # a fast-path write under way goes first
-                await self._write_done.park()
-            self._writing = True
-            try:
-                while True:
-                    packets = machine.packets_to_send()
-                    if not packets:
-                        if not self._in_channel:
-                            return
-                        self._pull(1)  # one at a time: the channel's bound holds while this writes
-                        continue
-                    self._drained()
-                    for packet in packets:
-                        try:
-                            await write(encode_frame(packet))
-                        except SocketIsClosedError:
-                            await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
-                            return
-                        if packet.type is PacketType.CLOSE:
-                            self._close_delivered.set()
-                            return
-            finally:
-                self._writing = False
-                self._write_done.unpark_all()
+            # The wind-down cancels a writer (it may wait on a write under way, or write
+            # through an ASGI server whose send can be cancelled).
+            with trio.CancelScope() as self._writer_scope:
+                if self._writing:  # a fast-path write under way goes first
+                    await self._wait_until(lambda: not self._writing)
+                if not self._transport_closed:
+                    await self._write_queued(write)
         finally:
+            self._writer_scope = None
             self._writer_running = False
+            self._notify()
+
+    async def _write_queued(self, write: WebSocketWriter) -> None:
+        machine = self.machine
+        self._writing = True
+        try:
+            while True:
+                packets = machine.packets_to_send()
+                if not packets:
+                    if not self._in_channel:
+                        return
+                    self._pull(1)  # one at a time: the channel's bound holds while this writes
+                    continue
+                self._drained()
+                for packet in packets:
+                    try:
+                        await write(encode_frame(packet))
+                    except SocketIsClosedError:
+                        await self.close(CloseReason.TRANSPORT_CLOSE, "the websocket closed while sending")
+                        return
+                    if packet.type is PacketType.CLOSE:
+                        self._close_delivered = True
+                        return
+        finally:
+            self._writing = False  # the writer's finally notifies
 
 
 _NOTHING: Any = object()

@@ -698,7 +698,7 @@ class AsyncServer(AsyncHelpers):
             await self.disconnect()
             with trio.move_on_at(deadline):
                 while self._sessions:
-                    await next(iter(self._sessions.values())).finished.wait()
+                    await next(iter(self._sessions.values())).wait_finished()
         else:
             # A second call (lifespan shutdown after hypercorn's graceful wait, while the first
             # still waits): every session was told already, and the ASGI server has cut its
@@ -988,12 +988,14 @@ class AsyncServer(AsyncHelpers):
         """Start a session and run the connect handler; ``None`` if it refused."""
         sid = self.generate_id()
         session = Session(self._session_config(), self._session_callbacks(), sid, transport)
-        await self._require_nursery().start(session.run)
+        # start_soon, not start: the session starts what needs its nursery once it runs
+        # (nursery.start costs a nursery of its own and several task steps per handshake).
+        self._require_nursery().start_soon(session.run)
         self._sessions[sid] = session
         result = await self._trigger_connect(sid, environ)
         if result is not None and result is not True:
             await session.close(CloseReason.TRANSPORT_CLOSE, "refused by the connect handler")
-            await session.finished.wait()  # gone from eio.sockets before the client hears of it
+            await session.wait_finished()  # gone from eio.sockets before the client hears of it
             environ["trio_engineio.refusal"] = result
             return None
         session.connected = True
