@@ -66,9 +66,11 @@ docs:
 run: $(STAMP)
 	$(VENV)/bin/hypercorn --worker-class trio --bind 127.0.0.1:8000 $(APP)
 
+# The layer alone, then every scenario of the per-session cost issue against python-engineio and the
+# raw stack (benchmarks/all.py, about 20 minutes; results in benchmarks/results/). BENCH_ARGS=--quick: a smoke run.
 bench: install
 	$(PY) benchmarks/layer.py
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules tests/browser/node_modules tests/browser/artifacts .coverage docs/_build

@@ -1,4 +1,5 @@
-"""Broadcast to 1,000 websocket clients of which a few never read: is the broadcast held up?
+"""Broadcast to 1,000 websocket clients: with a few that never read (is the broadcast held up?), or,
+with ``--fanout``, all reading (how fast does one message per session reach everyone?).
 
 One server process (pinned to CPU 0 where the machine has two cores) holds CLIENTS websocket
 sessions: CLIENTS - STALLED reading clients in one Node.js process (``broadcast.mjs``, the ``ws``
@@ -13,24 +14,42 @@ Servers (``--kinds``):
 
   trio-engineio-nowait     trio_engineio under hypercorn's trio worker: ``send_nowait`` to each
                            sid, skipping the sid on ``QueueFull``; a checkpoint after each round
-  python-engineio-uvicorn  python-engineio on uvicorn: ``await send`` to each sid (its queue is
+  python-engineio-uvicorn  A: python-engineio on uvicorn: ``await send`` to each sid (its queue is
                            unbounded, so it never waits); ``asyncio.sleep(0)`` after each round
-  trio-engineio-send       trio_engineio with ``await send``: the loop waits on the first stalled
-                           client until its session ends (the problem ``send_nowait`` solves)
+  trio-engineio-send       E: trio_engineio with ``await send``: with stalled clients, the loop waits
+                           on the first of them until its session ends (the problem ``send_nowait``
+                           solves)
+  raw-hypercorn-trio       D: a bare ASGI websocket app on hypercorn's trio worker, no Engine.IO (the
+                           ceiling of our stack): it sends an OPEN packet on connect, never pings,
+                           and broadcasts with ``await send`` of the same "4..." frames to every
+                           connection (so a stalled client holds its loop for good: no heartbeat
+                           ever ends that session)
+
+Fan-out (``--fanout``): the issue's "the app sends one message to each of 1,000 connected
+websocket sessions in a loop". No stalled clients; by default the four kinds above (A, D, E and
+the ``send_nowait`` variant), N rounds of one message to every session. Reported per kind:
+messages/s (messages to all clients / time until the last client has the last one), the time
+until the last client has the last message and until it has the first (one message to all),
+lost and reordered, and the msg/s ratios to A and to D.
 
 Usage: python benchmarks/broadcast.py [--clients 1000] [--stalled 10] [-n 300] [--size 1000]
-                                      [--buffer 64] [--kinds ...] [--timeout 60]
+                                      [--buffer 64] [--kinds ...] [--timeout 60] [--json FILE]
+       python benchmarks/broadcast.py --fanout [--clients 1000] [-n 100] [--size 100]
+                                      [--buffer 1024] [--kinds ...] [--json FILE]
        python benchmarks/broadcast.py serve KIND PORT BUFFER PING_INTERVAL PING_TIMEOUT  (internal)
 
 ``--buffer`` is the trio servers' ``outbound_buffer_size``. With the default 1024 packets a stalled
 client would absorb more than a short run sends (plus what the kernel's socket buffers take),
-and no ``QueueFull`` would ever happen; 64 makes the stalled clients fill up within the run.
+and no ``QueueFull`` would ever happen; 64 makes the stalled clients fill up within the run. The
+fan-out keeps the default 1024: with every client reading, a smaller buffer would only make
+``send_nowait`` skip readers whose writer is a few rounds behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
 import os
 import queue
@@ -46,7 +65,20 @@ from _process import free_port, pinned, rss_mb, wait_listening
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-KINDS = ["trio-engineio-nowait", "python-engineio-uvicorn", "trio-engineio-send"]
+RAW = "raw-hypercorn-trio"
+KINDS = ["trio-engineio-nowait", "python-engineio-uvicorn", "trio-engineio-send", RAW]
+STALLED_KINDS = KINDS[:2]
+"""The default kinds of the stalled-client scenario."""
+FANOUT_KINDS = ["python-engineio-uvicorn", RAW, "trio-engineio-send", "trio-engineio-nowait"]
+"""The default kinds of ``--fanout``: A and D first, as every scenario's reference and ceiling."""
+SHORT = {
+    "python-engineio-uvicorn": "A",
+    RAW: "D",
+    "trio-engineio-send": "E",
+    "trio-engineio-nowait": "E nowait",
+}
+WAITS_ON_STALLED = {"trio-engineio-send", RAW}
+"""Kinds whose broadcast loop waits on a client that does not read."""
 STALLED_RCVBUF = 4096
 """The receive buffer the stalled clients ask for (the kernel doubles it), so they fill up fast."""
 
@@ -123,6 +155,58 @@ def python_engineio_app(ping_interval: float, ping_timeout: float) -> Any:
     return engineio.ASGIApp(eio)
 
 
+def raw_app() -> Any:
+    """The least a broadcasting server can do over ASGI on hypercorn's trio worker: the ceiling.
+
+    Enough of Engine.IO for ``broadcast.mjs`` and the stalled clients: an OPEN packet on connect,
+    and a "4go N SIZE" message starts the broadcast, one ``await send`` per connection per round
+    of the same "4..." frames as the Engine.IO servers send. No heartbeat, no queues, no parsing.
+    """
+    sids = itertools.count(1)
+    sends: dict[int, Any] = {}
+    open_packet = '0{"sid":"%d","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
+
+    async def broadcast(n: int, size: int) -> None:
+        pad = "x" * size
+        recipients = list(sends.values())
+        start = time.perf_counter()
+        for i in range(n):
+            message = {"type": "websocket.send", "text": f"4{i}:{pad}"}
+            for send in recipients:
+                await send(message)
+        report({"event": "broadcast_done", "loop_s": time.perf_counter() - start, "skipped": None})
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "websocket":
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        sid = next(sids)
+        await send({"type": "websocket.send", "text": open_packet % sid})
+        sends[sid] = send
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    return
+                text = message.get("text") or ""
+                if text.startswith("4go "):
+                    _, n, size = text.split()
+                    # In the requesting connection's own task: it has nothing else to do, and
+                    # the ceiling should not pay for a task the Engine.IO servers start.
+                    await broadcast(int(n), int(size))
+        finally:
+            del sends[sid]
+
+    return app
+
+
 def serve(kind: str, port: int, buffer: int, ping_interval: float, ping_timeout: float) -> None:
     if kind == "python-engineio-uvicorn":
         import uvicorn
@@ -139,7 +223,8 @@ def serve(kind: str, port: int, buffer: int, ping_interval: float, ping_timeout:
     config.backlog = 2048
     config.accesslog = None
     config.errorlog = None
-    trio.run(hypercorn_serve, trio_app(kind, buffer, ping_interval, ping_timeout), config)
+    app = raw_app() if kind == RAW else trio_app(kind, buffer, ping_interval, ping_timeout)
+    trio.run(hypercorn_serve, app, config)
 
 
 # -- the driver -------------------------------------------------------------------------------------
@@ -252,10 +337,14 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         if result is None:
             raise RuntimeError("no result from the Node clients")
         peak = max(peak, rss_mb(server.pid))
-        done = next_json(server_lines, 1 if kind != "trio-engineio-send" else args.timeout)
+        done = next_json(server_lines, args.timeout if kind in WAITS_ON_STALLED and args.stalled else 1)
+        last_s = result["last_ms"] / 1000 if result["last_ms"] else None
         return {
             "kind": kind,
             **result,
+            "messages": args.n * readers,
+            # Only when every client has every message: otherwise there is no "last one" to time.
+            "rate": result["received"] / last_s if last_s else None,
             "loop_s": done["loop_s"] if done else None,
             "skipped": done["skipped"] if done else None,
             "rss_connected_mb": rss_connected,
@@ -275,24 +364,21 @@ def seconds(ms: float | None) -> str:
     return "-" if ms is None else f"{ms / 1000:.2f}"
 
 
-def main() -> None:
-    if sys.argv[1:2] == ["serve"]:
-        kind, port, buffer, interval, timeout = sys.argv[2:7]
-        serve(kind, int(port), int(buffer), float(interval), float(timeout))
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--stalled", type=int, default=10)
-    parser.add_argument("-n", type=int, default=300, help="messages broadcast")
-    parser.add_argument("--size", type=int, default=1000, help="bytes of padding per message")
-    parser.add_argument("--buffer", type=int, default=64, help="outbound_buffer_size of the trio servers")
-    parser.add_argument("--ping-interval", type=float, default=25)
-    parser.add_argument("--ping-timeout", type=float, default=20)
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for the readers")
-    parser.add_argument("--kinds", nargs="+", default=KINDS[:2], choices=KINDS)
-    parser.add_argument("--json", type=Path, help="write the raw results here")
-    args = parser.parse_args()
-    rows = [measure(kind, args) for kind in args.kinds]
+def two_places(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def attempt(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One kind's run; a failure (a server or the clients not coming up) is a row saying so, so that
+    the other kinds of the run are still measured."""
+    print(f"  {kind} ...", file=sys.stderr, flush=True)
+    try:
+        return measure(kind, args)
+    except (RuntimeError, OSError) as error:
+        return {"kind": kind, "error": f"{type(error).__name__}: {error}"}
+
+
+def print_stalled(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nbroadcast of {args.n} x {args.size} B to {args.clients} websocket clients, {args.stalled} never reading; "
         f"outbound_buffer_size={args.buffer}, ping {args.ping_interval:g}+{args.ping_timeout:g} s\n"
@@ -302,6 +388,9 @@ def main() -> None:
     print(header)
     print("|" + "---|" * 10)
     for row in rows:
+        if "error" in row:
+            print(f"| {row['kind']} | error: {row['error']} |" + " |" * 8)
+            continue
         skipped = row["skipped"] or {}
         cells = [
             row["kind"],
@@ -316,8 +405,102 @@ def main() -> None:
             f"{row['rss_connected_mb']:.0f} → {row['rss_peak_mb']:.0f}",
         ]
         print("| " + " | ".join(cells) + " |")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def fanout_ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per kind, its msg/s over A's and over D's (None where either did not complete)."""
+    rate = {row["kind"]: row.get("rate") for row in rows}
+    return {
+        kind: {
+            f"vs_{short}": top / bottom if top and (bottom := rate.get(reference)) else None
+            for short, reference in (("A", "python-engineio-uvicorn"), ("D", RAW))
+        }
+        for kind, top in rate.items()
+    }
+
+
+def print_fanout(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"\nfan-out: {args.n} rounds of one {args.size} B message to each of {args.clients} websocket sessions; "
+        f"outbound_buffer_size={args.buffer}\n"
+    )
+    header = ["server", "all complete", "msg/s", "vs A", "vs D", "last client has the last (s)"]
+    header += ["last client has the first (ms)", "loop (s)", "lost", "reordered", "RSS connected → peak (MB)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    ratios = fanout_ratios(rows)
+    for row in rows:
+        name = f"{SHORT[row['kind']]} {row['kind']}"
+        if "error" in row:
+            print(f"| {name} | error: {row['error']} |" + " |" * (len(header) - 2))
+            continue
+        first = row["first_message_last_ms"]
+        cells = [
+            name,
+            f"{row['complete']}/{row['clients']}",
+            "-" if row["rate"] is None else f"{row['rate']:,.0f}",
+            two_places(ratios[row["kind"]]["vs_A"]),
+            two_places(ratios[row["kind"]]["vs_D"]),
+            seconds(row["last_ms"]),
+            "-" if first is None else f"{first:,.0f}",
+            "-" if row["loop_s"] is None else f"{row['loop_s']:.2f}",
+            str(row["lost"]),
+            str(row["reordered"]),
+            f"{row['rss_connected_mb']:.0f} → {row['rss_peak_mb']:.0f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["serve"]:
+        kind, port, buffer, interval, timeout = sys.argv[2:7]
+        serve(kind, int(port), int(buffer), float(interval), float(timeout))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fanout", action="store_true", help="no stalled clients: the fan-out scenario")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--stalled", type=int, help="clients that never read (default 10; 0 with --fanout)")
+    parser.add_argument("-n", type=int, help="messages broadcast (default 300; 100 with --fanout)")
+    parser.add_argument("--size", type=int, help="bytes of padding per message (default 1000; 100 with --fanout)")
+    parser.add_argument(
+        "--buffer", type=int, help="outbound_buffer_size of the trio servers (default 64; 1024 with --fanout)"
+    )
+    parser.add_argument("--ping-interval", type=float, default=25)
+    parser.add_argument("--ping-timeout", type=float, default=20)
+    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for the readers")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=KINDS,
+        help=f"default: {' '.join(STALLED_KINDS)}; with --fanout: {' '.join(FANOUT_KINDS)}",
+    )
+    parser.add_argument("--json", type=Path, help="write the raw results here")
+    args = parser.parse_args()
+    if args.fanout and args.stalled:
+        parser.error("--fanout has no stalled clients")
+    defaults = {"stalled": 0, "n": 100, "size": 100, "buffer": 1024} if args.fanout else {}
+    defaults = {"stalled": 10, "n": 300, "size": 1000, "buffer": 64, **defaults}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.kinds = args.kinds or (FANOUT_KINDS if args.fanout else STALLED_KINDS)
+    rows = []
+    for kind in args.kinds:
+        rows.append(attempt(kind, args))
+        if args.json:  # after every kind, so that a run cut short keeps what it measured
+            write_json(args.json, rows, args)
+    if args.fanout:
+        print_fanout(rows, args)
+    else:
+        print_stalled(rows, args)
+
+
+def write_json(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    output: dict[str, Any] = {"mode": "fanout" if args.fanout else "stalled", "settings": settings, "rows": rows}
+    if args.fanout:
+        output["ratios"] = fanout_ratios(rows)
+    path.write_text(json.dumps(output, indent=1))
 
 
 if __name__ == "__main__":

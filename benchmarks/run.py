@@ -17,7 +17,11 @@ a client frame that an Engine.IO handshake does not have). Reported per server: 
 second, server CPU per handshake, p50/p99 of the whole cycle (connect to close finished), and
 the ratios to D (E/D is the target: >= 0.9), A and E before.
 
-Usage: python benchmarks/run.py [--seconds 3] [--matrix | --clients 10 --inflight 16 --size 20]
+``--configs 10x16x20 100x1x1024 ...`` runs those configs (CLIENTS x IN-FLIGHT x SIZE) as a matrix
+run does, a subset for a short run (``all.py --quick``). The matrix's JSON is rewritten after
+every config, so that a run cut short keeps the configs it measured.
+
+Usage: python benchmarks/run.py [--seconds 3] [--matrix | --configs CxWxS ... | --clients 10 --inflight 16 --size 20]
                                 [--polling | --handshakes | --knobs] [--steps]
                                 [--kinds ...] [--baseline REV] [--json results.json]
 """
@@ -131,6 +135,15 @@ def measure(
         steps_file.unlink(missing_ok=True)
 
 
+def matrix_config(text: str) -> tuple[int, int, int]:
+    """``CLIENTSxIN-FLIGHTxSIZE`` (``10x16x20``): one config of the matrix, from the command line."""
+    try:
+        clients, inflight, size = (int(part) for part in text.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not CLIENTSxIN-FLIGHTxSIZE, e.g. 10x16x20") from None
+    return clients, inflight, size
+
+
 def read_steps(path: Path) -> tuple[int, int]:
     """Task steps and spawns so far, as the server last wrote them (every 50 ms); zeros for a
     server that does not run on Trio."""
@@ -148,6 +161,9 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=16)
     parser.add_argument("--size", type=int, default=20)
     parser.add_argument("--matrix", action="store_true", help="every config: c=1/10/100 x 1/16 in flight x 20 B/1 KB")
+    parser.add_argument(
+        "--configs", nargs="+", type=matrix_config, metavar="CxWxS", help="these configs of the matrix, e.g. 10x16x20"
+    )
     parser.add_argument(
         "--kinds", nargs="+", choices=ALL_KINDS + EXTRA_KINDS, help="default: A, D, E, E stock (A, D, E: --handshakes)"
     )
@@ -192,16 +208,16 @@ def run(args: argparse.Namespace) -> None:
     if args.handshakes:
         run_handshakes(args)
         return
-    configs = MATRIX if args.matrix else [(args.clients, args.inflight, args.size)]
+    configs = args.configs or (MATRIX if args.matrix else [(args.clients, args.inflight, args.size)])
     rows = []
     for clients, inflight, size in configs:
         # Kinds interleaved within each config, so drift on the machine hits all alike.
         results = {kind: measure(kind, clients, inflight, size, args) for kind in args.kinds}
         rows.append({"clients": clients, "inflight": inflight, "size": size, "results": results})
         print_config(clients, inflight, size, results, args.seconds)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
     print_summary(rows, args.kinds)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
 
 
 def run_polling(args: argparse.Namespace) -> None:

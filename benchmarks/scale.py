@@ -30,12 +30,17 @@ Servers (``--kinds``):
 Every session is a socket in the server and one in the Node process: this script raises its soft
 RLIMIT_NOFILE to the hard limit (the children inherit it) and says where N cannot fit (file
 descriptors, local ports); sessions that fail or time out to open are counted, not hidden.
+``--open-deadline`` bounds the opening as a whole (a server saturated while opening 10,000
+sessions with 1 s pings may never finish): when it passes, the sessions still opening are given
+up, the rest are not tried, and the window is measured on the sessions that opened; the row says
+so. The JSON is rewritten after every row, so that a run cut short keeps what it measured.
 
 Not a test: nothing is asserted.
 
 Usage: python benchmarks/scale.py [--sessions 1000 5000 10000] [--heartbeat-sessions 10000]
                                   [--heartbeat-interval 1] [--window 10] [--idle-window 10]
-                                  [--scenarios idle heartbeat] [--kinds ...] [--json FILE]
+                                  [--open-deadline SECONDS] [--scenarios idle heartbeat]
+                                  [--kinds ...] [--json FILE]
 """
 
 from __future__ import annotations
@@ -134,11 +139,14 @@ class Clients:
 
     def __init__(self, kind: str, port: int, sessions: int, args: argparse.Namespace) -> None:
         command = ["node", str(HERE / "scale.mjs"), f"http://127.0.0.1:{port}", MODES.get(kind, "engineio")]
-        command += [str(sessions), str(args.concurrency), str(args.open_timeout)]
+        command += [str(sessions), str(args.concurrency), str(args.open_timeout), str(args.open_deadline or 0)]
         self.process = subprocess.Popen(pinned(command, 1), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.lines = lines_of(self.process.stdout)
-        # Worst case: every round of CONCURRENCY openings waits out the timeout.
+        # Worst case: every round of CONCURRENCY openings waits out the timeout (or scale.mjs gives
+        # up at the open deadline).
         self.open_deadline = -(-sessions // args.concurrency) * args.open_timeout + 30
+        if args.open_deadline:
+            self.open_deadline = min(self.open_deadline, args.open_deadline + 30)
 
     def expect(self, event: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -231,7 +239,7 @@ def measure_idle(kind: str, sessions: int, args: argparse.Namespace) -> dict[str
     return {
         "kind": kind,
         "sessions": sessions,
-        **{key: opened[key] for key in ("opened", "failed", "timed_out", "errors", "open_s")},
+        **{key: opened[key] for key in OPENING_KEYS},
         "warmup_opened": warmed["opened"],
         "rss_before_mb": rss_before,
         "rss_after_mb": rss_after,
@@ -264,7 +272,7 @@ def measure_heartbeat(kind: str, sessions: int, args: argparse.Namespace) -> dic
     return {
         "kind": kind,
         "sessions": sessions,
-        **{key: opened[key] for key in ("opened", "failed", "timed_out", "errors", "open_s")},
+        **{key: opened[key] for key in OPENING_KEYS},
         "interval_s": args.heartbeat_interval,
         "window_s": window.elapsed_s,
         "expected_per_client": args.window / args.heartbeat_interval,
@@ -281,6 +289,9 @@ def measure_heartbeat(kind: str, sessions: int, args: argparse.Namespace) -> dic
         "rss_mb": rss,
     }
 
+
+OPENING_KEYS = ("opened", "failed", "timed_out", "deadline_hit", "cut_at_deadline", "not_attempted", "errors", "open_s")
+"""What scale.mjs says about the opening, kept in every row."""
 
 Measure = Callable[[str, int, argparse.Namespace], dict[str, Any]]
 
@@ -310,6 +321,11 @@ def opened_cell(row: dict[str, Any]) -> str:
     if row["failed"] or row["timed_out"]:
         reasons = sorted(row["errors"].items(), key=lambda item: -item[1])
         cell += f" ({row['failed']} failed, {row['timed_out']} timed out; {', '.join(f'{k} x{n}' for k, n in reasons)})"
+    if row["deadline_hit"]:
+        cell += (
+            f" (open deadline at {row['open_s']:.0f} s: {row['cut_at_deadline']} given up while opening, "
+            f"{row['not_attempted']:,} not tried)"
+        )
     return cell
 
 
@@ -389,6 +405,9 @@ def main() -> None:
     parser.add_argument("--warmup-sessions", type=int, default=20, help="opened and closed before RSS 'before'")
     parser.add_argument("--concurrency", type=int, default=200, help="sessions opening at once")
     parser.add_argument("--open-timeout", type=float, default=30, help="seconds each session has to open")
+    parser.add_argument(
+        "--open-deadline", type=float, help="seconds all the sessions of one row have to open (default: no bound)"
+    )
     parser.add_argument("--scenarios", nargs="+", default=["idle", "heartbeat"], choices=["idle", "heartbeat"])
     parser.add_argument("--kinds", nargs="+", default=KINDS, choices=KINDS)
     parser.add_argument("--json", type=Path, help="write the raw results here")
@@ -410,16 +429,22 @@ def main() -> None:
             # Kinds interleaved within each N, so drift on the machine hits all alike.
             for kind in args.kinds:
                 results["idle"].append(attempt(kind, sessions, measure_idle, args))
+                write_json(results, args)
     if "heartbeat" in args.scenarios:
         for kind in args.kinds:
             if kind not in NO_HEARTBEAT:
                 results["heartbeat"].append(attempt(kind, args.heartbeat_sessions, measure_heartbeat, args))
+                write_json(results, args)
+    write_json(results, args)  # also when no row was measured
     if problems:
         print("\n**This machine cannot hold the sessions asked for:** " + "; ".join(problems))
     if results["idle"]:
         print_idle(results["idle"], args)
     if results["heartbeat"]:
         print_heartbeat(results["heartbeat"], args)
+
+
+def write_json(results: dict[str, Any], args: argparse.Namespace) -> None:
     if args.json:
         settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
         args.json.write_text(json.dumps({"args": settings, **results}, indent=1))
