@@ -15,7 +15,7 @@ Three things, each version-gated and each with a switch:
   Off with ``ASGIApp(..., hypercorn_worker_fixes=False)`` or
   ``TRIO_ENGINEIO_HYPERCORN_FIXES=0``. The upstream report is ``docs/hypercorn.rst``.
 
-* **The websocket fast path** (:func:`fast_websocket_writer`, :func:`fast_receive`).
+* **The websocket fast path** (:func:`fast_websocket_writer`, :func:`waiting_message_taker`).
   hypercorn's per-message path costs several Trio scheduling points (a ``trio.Lock``,
   a shielded cancel scope, ``send_all``'s checkpoint, a checkpoint in every
   ``receive()`` even when a message waits). For one of *our* websocket connections,
@@ -44,7 +44,7 @@ import socket
 import struct
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import trio
 
@@ -60,7 +60,6 @@ __all__ = [
     "VERIFIED_VERSIONS",
     "WorkerFixes",
     "env_switch",
-    "fast_receive",
     "flush_after_disconnect",
     "fast_websocket_writer",
     "hypercorn_version",
@@ -69,6 +68,7 @@ __all__ = [
     "limit_message_size",
     "refuse_websocket_compression",
     "uninstall_worker_fixes",
+    "waiting_message_taker",
     "worker_fixes",
     "worker_terminated",
 ]
@@ -264,28 +264,56 @@ def uninstall_worker_fixes() -> None:
 # -- the websocket fast path -------------------------------------------------------------
 
 
-def fast_receive(receive: Receive) -> Receive:
-    """``receive``, taking a waiting message without a scheduling point when it can.
+def waiting_message_taker(receive: Receive) -> Callable[[], Message] | None:
+    """What takes a message hypercorn has already queued for the app, with no scheduling point.
 
     hypercorn's trio worker hands the app ``MemoryReceiveChannel.receive``; its
-    ``receive_nowait`` returns a message that is already there. The caller still
-    checkpoints elsewhere (every public call does); this only removes the one per message.
+    ``receive_nowait`` returns a message that is already there, or raises
+    ``trio.WouldBlock``. The caller still checkpoints elsewhere (every public call does);
+    this only removes the one per message. ``None`` for any other ASGI server.
     """
     channel = getattr(receive, "__self__", None)
     if type(channel) is not trio.MemoryReceiveChannel:
-        return receive
-    receive_nowait = channel.receive_nowait
+        return None
+    take: Callable[[], Message] = channel.receive_nowait
+    return take
 
-    async def receive_fast() -> Message:
-        try:
-            message: Message = receive_nowait()
-        except trio.WouldBlock:
-            pass  # wait outside the except block: inside, the exception and its traceback live on
-        else:
-            return message
-        return await receive()
 
-    return receive_fast
+class _HypercornTypes(NamedTuple):
+    """The hypercorn and wsproto types the fast path checks for and uses."""
+
+    RawData: Any
+    H11Protocol: Any
+    connected: Any  # ASGIWebsocketState.CONNECTED
+    WSStream: Any
+    TCPServer: Any
+    open_state: Any  # wsproto's ConnectionState.OPEN
+    BytesMessage: Any
+    TextMessage: Any
+
+
+@functools.cache
+def _hypercorn_types() -> _HypercornTypes | None:
+    """Imported once per process (an import statement per websocket was a measurable share of a handshake)."""
+    try:
+        from hypercorn.events import RawData
+        from hypercorn.protocol.h11 import H11Protocol
+        from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
+        from hypercorn.trio.tcp_server import TCPServer
+        from wsproto.connection import ConnectionState
+        from wsproto.events import BytesMessage, TextMessage
+    except ImportError:
+        return None
+    return _HypercornTypes(
+        RawData,
+        H11Protocol,
+        ASGIWebsocketState.CONNECTED,
+        WSStream,
+        TCPServer,
+        ConnectionState.OPEN,
+        BytesMessage,
+        TextMessage,
+    )
 
 
 def fast_websocket_writer(send: Send, enabled: bool = True) -> Writer | None:
@@ -305,49 +333,62 @@ def fast_websocket_writer(send: Send, enabled: bool = True) -> Writer | None:
     """
     if not (enabled and env_switch(FAST_PATH_ENV)):
         return None
-    try:
-        from hypercorn.events import RawData
-        from hypercorn.protocol.h11 import H11Protocol
-        from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
-        from hypercorn.trio.tcp_server import TCPServer
-        from wsproto.connection import ConnectionState
-        from wsproto.events import BytesMessage, TextMessage
-    except ImportError:
+    types = _hypercorn_types()
+    if types is None:
         return None
-    ws_stream = getattr(send, "__self__", None)
-    if type(ws_stream) is not WSStream or not _verified(hypercorn_version()):
+    ws_stream: Any = getattr(send, "__self__", None)
+    if type(ws_stream) is not types.WSStream or not _verified(hypercorn_version()):
         return None
-    h11_protocol = getattr(ws_stream.send, "__self__", None)
-    if type(h11_protocol) is not H11Protocol:
+    h11_protocol: Any = getattr(ws_stream.send, "__self__", None)
+    if type(h11_protocol) is not types.H11Protocol:
         return None  # HTTP/2 websockets: hypercorn's path
     tcp_server = getattr(h11_protocol.send, "__self__", None)
     stream: object = getattr(tcp_server, "stream", None)
-    if not isinstance(tcp_server, TCPServer) or type(stream) is not trio.SocketStream:
+    if not isinstance(tcp_server, types.TCPServer) or type(stream) is not trio.SocketStream:
         return None  # TLS: hypercorn's path
     raw_socket = getattr(stream.socket, "_sock", None)
     if not isinstance(raw_socket, socket.socket):
         return None
-    lock: trio.Lock = tcp_server.send_lock
-    connection = ws_stream.connection
-    connected = ASGIWebsocketState.CONNECTED
-    open_state = ConnectionState.OPEN
-    raw_send = raw_socket.send
-    protocol_send = tcp_server.protocol_send
+    return _FastWriter(send, ws_stream, tcp_server, raw_socket, types)
 
-    async def write(frame: str | bytes) -> bool:
-        if lock.locked() or ws_stream.closed or ws_stream.state is not connected or connection.state is not open_state:
+
+class _FastWriter:
+    """:func:`fast_websocket_writer`'s writer: an object with slots rather than a closure (it
+    lives as long as its websocket, and a closure over this much is a dozen cells)."""
+
+    __slots__ = ("_connection", "_lock", "_protocol_send", "_raw_send", "_send", "_types", "_ws_stream")
+
+    def __init__(self, send: Send, ws_stream: Any, tcp_server: Any, raw_socket: socket.socket, types: _HypercornTypes):
+        self._send = send
+        self._ws_stream = ws_stream
+        self._connection = ws_stream.connection
+        self._lock: trio.Lock = tcp_server.send_lock
+        self._raw_send = raw_socket.send
+        self._protocol_send = tcp_server.protocol_send
+        self._types = types
+
+    async def __call__(self, frame: str | bytes) -> bool:
+        ws_stream = self._ws_stream
+        connection = self._connection
+        types = self._types
+        if (
+            self._lock.locked()
+            or ws_stream.closed
+            or ws_stream.state is not types.connected
+            or connection.state is not types.open_state
+        ):
             # Someone else is writing (their bytes first), or the connection is closing:
             # hypercorn's own path orders, drops or refuses it as it always does. A dropped
             # frame returns without a scheduling point.
             if type(frame) is str:
-                await send({"type": "websocket.send", "text": frame})
+                await self._send({"type": "websocket.send", "text": frame})
             else:
-                await send({"type": "websocket.send", "bytes": frame})
+                await self._send({"type": "websocket.send", "bytes": frame})
             return False
-        event = TextMessage(data=frame) if isinstance(frame, str) else BytesMessage(data=frame)
+        event = types.TextMessage(data=frame) if isinstance(frame, str) else types.BytesMessage(data=frame)
         data = connection.send(event)
         try:
-            sent = raw_send(data)
+            sent = self._raw_send(data)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -357,11 +398,9 @@ def fast_websocket_writer(send: Send, enabled: bool = True) -> Writer | None:
             # us (nothing yielded since the lock was seen free), so no bytes interleave; the
             # shield keeps a cancellation from cutting a frame in half.
             with trio.CancelScope(shield=True):
-                await protocol_send(RawData(data=data[sent:]))
+                await self._protocol_send(types.RawData(data=data[sent:]))
             return True  # protocol_send took the send lock: a scheduling point
         return False
-
-    return write
 
 
 def connection_aborter(send: Send) -> Callable[[], None] | None:

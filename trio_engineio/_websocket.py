@@ -95,9 +95,10 @@ async def handle_websocket(host: ServerContext, scope: Scope, receive: Receive, 
     abort = _hypercorn.connection_aborter(send)
     try:
         await _accept_websocket(host, send, environ, initial=True)
-        # The environ (a few KiB of strings) is not needed past the handshake: this frame lives
-        # as long as the session, so let go of it (an application that wants it keeps it).
-        del environ
+        # The handshake's objects (the environ, a few KiB of strings; the query; the first
+        # message) are not needed past it: this frame lives as long as the session, so let go
+        # of them (an application that wants the environ keeps it).
+        del environ, message, request, handshake_send
         oversized = _hypercorn.limit_message_size(send, host.max_http_buffer_size)
         write = _websocket_writer(send, host._hypercorn_fast_path)
         await write(encode_frame(host._open_packet(new_session.sid, Transport.WEBSOCKET)))
@@ -229,10 +230,18 @@ async def _read_websocket(
         The close code to send, or ``None`` when a probe completed the upgrade.
     """
     limit = host.max_http_buffer_size
+    take_waiting = None
     if host._hypercorn_fast_path and _hypercorn.env_switch(_hypercorn.FAST_PATH_ENV):
-        receive = _hypercorn.fast_receive(receive)
+        take_waiting = _hypercorn.waiting_message_taker(receive)
     while True:
-        message = await receive()
+        message: Message | None = None
+        if take_waiting is not None:
+            try:  # noqa: SIM105 - suppress() costs an object and two calls per message
+                message = take_waiting()
+            except trio.WouldBlock:
+                pass
+        if message is None:  # waited for here, outside the except: the exception would stay alive
+            message = await receive()
         if message["type"] != "websocket.receive":  # websocket.disconnect
             if oversized is not None and oversized() and not probing:
                 await session.close(CloseReason.TRANSPORT_ERROR, _OVERSIZED.format(limit))

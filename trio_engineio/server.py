@@ -213,6 +213,7 @@ class AsyncServer(AsyncHelpers):
         self.handlers: dict[str, Callable[..., Any]] = {}
         self._sessions: dict[str, Session] = {}
         self._callbacks: SessionCallbacks | None = None
+        self._shared_session_config: SessionConfig | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
         self._background_tasks: set[BackgroundTask] = set()
@@ -873,8 +874,9 @@ class AsyncServer(AsyncHelpers):
         return raw
 
     def _session_config(self) -> SessionConfig:
-        # Read when each session opens: a setting changed later applies to new sessions.
-        return SessionConfig(
+        # Read when each session opens: a setting changed later applies to new sessions. Sessions
+        # opened under the same settings share one object (each keeps it as long as it lives).
+        config = SessionConfig(
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             upgrade_timeout=self.upgrade_timeout,
@@ -884,6 +886,9 @@ class AsyncServer(AsyncHelpers):
             max_http_buffer_size=self.max_http_buffer_size,
             async_handlers=self.async_handlers,
         )
+        if config != self._shared_session_config:
+            self._shared_session_config = config
+        return self._shared_session_config
 
     def _session_callbacks(self) -> SessionCallbacks:
         # One object shared by every session of this server.
