@@ -10,6 +10,7 @@ carrying the reference server's error code and the HTTP status to answer.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -261,11 +262,17 @@ def open_packet(
         >>> open_packet("abc", upgrades=[], ping_interval_ms=25000, ping_timeout_ms=20000, max_payload=1000000).data
         '{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
     """
-    handshake = {
-        "sid": sid,
-        "upgrades": [t.value for t in upgrades],
+    settings = _open_settings(tuple(t.value for t in upgrades), ping_interval_ms, ping_timeout_ms, max_payload)
+    return Packet(PacketType.OPEN, '{"sid":' + json.dumps(sid) + settings)
+
+
+@functools.lru_cache(maxsize=16)
+def _open_settings(upgrades: tuple[str, ...], ping_interval_ms: int, ping_timeout_ms: int, max_payload: int) -> str:
+    """The OPEN packet's JSON after the sid: the same for every session of a server, so encoded once."""
+    settings = {
+        "upgrades": list(upgrades),
         "pingInterval": ping_interval_ms,
         "pingTimeout": ping_timeout_ms,
         "maxPayload": max_payload,
     }
-    return Packet(PacketType.OPEN, json.dumps(handshake, separators=(",", ":")))
+    return "," + json.dumps(settings, separators=(",", ":"))[1:]
