@@ -251,7 +251,8 @@ class Session:
                 if self._inbound_receive is not None and not self._runners:
                     self._start_runner(nursery)
                 self._ensure_writer()
-                await self._run()
+                await self._heartbeat()  # this task is the session's timer until it closes
+                await self._wind_down()
         finally:
             self._nursery = None
             # Wake every send still waiting for room in the outbound buffer: nothing will
@@ -259,7 +260,7 @@ class Session:
             self._release_waiting_sends()
             if self._inbound_receive is not None:
                 self._inbound_receive.close()
-            # When cancel() (shutdown after close_timeout) interrupts _run, its own
+            # When cancel() (shutdown after close_timeout) interrupts the wind-down, its own
             # _stop_transports() call is skipped: the request tasks (a pending GET, the
             # websocket or probe reader) live outside this session and would wait forever.
             self._stop_transports()
@@ -303,9 +304,8 @@ class Session:
         if lot:  # a lot, and someone parked in it
             lot.unpark_all()
 
-    async def _run(self) -> None:
-        await self._heartbeat()  # this task is the session's timer until it closes
-        # The wind-down below (handlers, then the CLOSE's delivery) has close_timeout in all.
+    async def _wind_down(self) -> None:
+        # Handlers, the disconnect handler, then the CLOSE's delivery: close_timeout in all.
         deadline = trio.current_time() + self.config.close_timeout
         if self._inbound_send is not None:
             self._inbound_send.close()  # handlers finish what has arrived, then end
@@ -593,7 +593,9 @@ class Session:
         while not self._closed:
             with trio.move_on_at(min(machine.next_deadline(), self._handler_recheck_at)) as scope:
                 self._timer_scope = scope
-                await trio.sleep_forever()
+                # trio.sleep_forever() without its frame and lambda: this wait is every idle
+                # session's, for as long as it is idle.
+                await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
             self._timer_scope = None
             if self._closed:
                 return
@@ -946,6 +948,10 @@ class Session:
                         return
         finally:
             self._writing = False  # the writer's finally notifies
+
+
+def _abort_sleep(_: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED
 
 
 _NOTHING: Any = object()
