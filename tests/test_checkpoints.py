@@ -177,6 +177,19 @@ async def test_send_costs_exactly_one_scheduling_point(
         assert await server.websocket.receive() == "4x"
 
 
+async def test_a_send_through_the_asgi_servers_send_costs_one_scheduling_point(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The ASGI server's ``send`` (here a memory channel, as hypercorn's with the fast path off)
+    yields when it writes: that is the send's scheduling point, no second one is added (a task
+    step per message)."""
+    async with running_server() as server:
+        before = schedule_points()
+        await server.eio.send(server.open_sid, "x")
+        assert schedule_points() - before == 1
+        assert await server.websocket.receive() == "4x"
+
+
 async def test_a_cancelled_send_sends_nothing(autojump_clock: trio.testing.MockClock, instant_writes: None) -> None:
     """The cancel point comes before the write: Cancelled means the message was not sent."""
     async with running_server() as server:
