@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from _process import free_port, pinned, rss_mb, wait_listening
+from serve import answer_lifespan
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -178,11 +179,8 @@ def raw_app() -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "websocket":
             return
         await receive()  # websocket.connect

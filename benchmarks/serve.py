@@ -35,14 +35,20 @@ KINDS = (
 )
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """Complete ASGI lifespan's startup and shutdown, for the bare apps of the benchmarks."""
+    while True:
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
 async def raw_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The least an ASGI websocket echo can do: what every Engine.IO layer adds cost on top of."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await answer_lifespan(receive, send)
+        return
     if scope["type"] != "websocket":
         return
     await receive()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _process import cpu_seconds, free_port, pinned, rss_mb, wait_listening
+from serve import answer_lifespan
 
 HERE = Path(__file__).resolve().parent
 TRACING = bool(os.environ.get("SOAK_TRACEMALLOC"))  # --tracemalloc: the server traces allocations
@@ -78,11 +79,8 @@ def echo_app() -> Any:
 
     async def stats(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                event = await receive()
-                await send({"type": event["type"] + ".complete"})
-                if event["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         stats: dict[str, Any] = {"sessions": len(eio.sockets), "tasks": count_tasks()}
