@@ -10,14 +10,13 @@
 //   MODE "raw":      a bare websocket (the raw ASGI echo, which never speaks first), open at the
 //                    upgrade (the 101 response): connect + upgrade + close, no message either way
 import { createRequire } from "node:module";
+import { measuring, runWindow } from "./_window.mjs";
 const require = createRequire(new URL("../tests/js/package.json", import.meta.url));
 const WebSocket = require("ws");
 
 const [url, mode, clients, seconds, warmup] = process.argv.slice(2);
 const base = url.replace(/^http/, "ws");
 const target = mode === "engineio" ? base + "/engine.io/?EIO=4&transport=websocket" : base + "/";
-let counting = false;
-let stopped = false;
 let completed = 0;
 const latencies = [];
 const openLatencies = [];
@@ -47,9 +46,9 @@ function handshake() {
 }
 
 async function client() {
-  while (!stopped) {
+  while (!measuring.stopped) {
     const { cycle, open } = await handshake();
-    if (counting) {
+    if (measuring.counting) {
       completed++;
       latencies.push(Math.round(cycle * 1000) / 1000);
       openLatencies.push(Math.round(open * 1000) / 1000);
@@ -57,17 +56,4 @@ async function client() {
   }
 }
 
-for (let i = 0; i < Number(clients); i++) {
-  client().catch((err) => { if (!stopped) { console.error(String(err)); process.exit(1); } });
-}
-
-setTimeout(() => {
-  counting = true;
-  console.log(JSON.stringify({ event: "counting" }));
-  setTimeout(() => {
-    counting = false;
-    stopped = true;
-    console.log(JSON.stringify({ handshakes: completed, latencies_ms: latencies, open_ms: openLatencies }));
-    process.exit(0);
-  }, Number(seconds) * 1000);
-}, Number(warmup) * 1000);
+runWindow({ clients, warmup, seconds, client, result: () => ({ handshakes: completed, latencies_ms: latencies, open_ms: openLatencies }) });

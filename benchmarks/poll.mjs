@@ -5,12 +5,11 @@
 // Prints {"event": "counting"}, then {"messages": N, "latencies_ms": [...sampled]}.
 // Usage: node poll.mjs URL CLIENTS SECONDS WARMUP [SIZE]
 import http from "node:http";
+import { measuring, runWindow } from "./_window.mjs";
 
 const [url, clients, seconds, warmup, size] = process.argv.slice(2);
 const payload = "4" + "x".repeat(Number(size || 20));
 const base = url + "/engine.io/?EIO=4&transport=polling";
-let counting = false;
-let stopped = false;
 let received = 0;
 const latencies = [];
 
@@ -44,16 +43,16 @@ async function client() {
   const post = (body) => request(agent, "POST", target, body);
   sentAt = performance.now();
   post(payload);
-  while (!stopped) {
+  while (!measuring.stopped) {
     const body = await request(agent, "GET", target);
     for (const packet of body.split("\x1e")) {
       if (packet === "2") { post("3"); continue; }
       if (packet[0] !== "4") continue;
-      if (counting) {
+      if (measuring.counting) {
         received++;
         if (received % 10 === 0) latencies.push(performance.now() - sentAt);
       }
-      if (stopped) break;
+      if (measuring.stopped) break;
       sentAt = performance.now();
       post(payload);
     }
@@ -61,17 +60,4 @@ async function client() {
   agent.destroy();
 }
 
-for (let i = 0; i < Number(clients); i++) {
-  client().catch((err) => { if (!stopped) { console.error(String(err)); process.exit(1); } });
-}
-
-setTimeout(() => {
-  counting = true;
-  console.log(JSON.stringify({ event: "counting" }));
-  setTimeout(() => {
-    counting = false;
-    stopped = true;
-    console.log(JSON.stringify({ messages: received, latencies_ms: latencies }));
-    process.exit(0);
-  }, Number(seconds) * 1000);
-}, Number(warmup) * 1000);
+runWindow({ clients, warmup, seconds, client, result: () => ({ messages: received, latencies_ms: latencies }) });

@@ -886,9 +886,10 @@ class AsyncServer(AsyncHelpers):
             max_http_buffer_size=self.max_http_buffer_size,
             async_handlers=self.async_handlers,
         )
-        if config != self._shared_session_config:
-            self._shared_session_config = config
-        return self._shared_session_config
+        shared = self._shared_session_config
+        if shared is None or shared != config:
+            self._shared_session_config = shared = config
+        return shared
 
     def _session_callbacks(self) -> SessionCallbacks:
         # One object shared by every session of this server.
